@@ -1,0 +1,42 @@
+"""
+The render step: SD groups into the JSON bodies that ``/targets`` serves.
+
+Bodies are built here once per poll, so a request only copies bytes.
+"""
+import json
+
+import attr
+
+
+@attr.s(frozen=True, slots=True)
+class Snapshot:
+    """One poll's result, ready to serve; replaced whole, never edited."""
+
+    #: job name -> the JSON body for ``?prom_job=NAME``; None -> every job.
+    bodies = attr.ib()
+    #: job name -> number of targets, for logs and metrics.
+    targets = attr.ib()
+    nodes = attr.ib()
+    skipped = attr.ib(default=0)
+    cluster_name = attr.ib(default="")
+
+
+def _encode(groups):
+    """Compact UTF-8 JSON for a list of groups."""
+    return json.dumps(groups, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def render(groups_by_job, node_count, skipped=0, cluster_name=""):
+    """
+    Build a :class:`Snapshot` from ``convert``'s output.
+
+    :param groups_by_job: job name -> list of SD groups, in config order.
+    """
+    bodies = {name: _encode(groups) for name, groups in groups_by_job.items()}
+    # Every job's groups together, jobs in config order, without re-encoding.
+    bodies[None] = b"[" + b",".join(body[1:-1] for body in bodies.values()
+                                    if body != b"[]") + b"]"
+    targets = {name: sum(len(group["targets"]) for group in groups)
+               for name, groups in groups_by_job.items()}
+    return Snapshot(bodies=bodies, targets=targets, nodes=node_count, skipped=skipped,
+                    cluster_name=cluster_name)

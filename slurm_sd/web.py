@@ -1,0 +1,148 @@
+"""
+The serve step: ``/targets``, ``/-/healthy`` and ``/-/ready``.
+
+Resources are small and synchronous: they copy prebuilt bytes out of the
+cache and never start a fetch.
+"""
+import json
+
+from twisted.web import server
+from twisted.web.resource import Resource
+
+JSON = b"application/json; charset=utf-8"
+TEXT = b"text/plain; charset=utf-8"
+
+
+def _reply(request, code, body, content_type=JSON):
+    """Set the status and content type, and return ``body``."""
+    request.setResponseCode(code)
+    request.setHeader(b"content-type", content_type)
+    return body
+
+
+def _json(document):
+    """A small JSON document as bytes."""
+    return json.dumps(document, ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+class NotFound(Resource):
+    """404 for every path we do not serve."""
+
+    isLeaf = True
+
+    def render(self, request):
+        """A JSON 404, whatever the method."""
+        return _reply(request, 404, _json({"error": "not found", "paths": [
+            "/targets?prom_job=JOB", "/metrics", "/-/healthy", "/-/ready"]}))
+
+
+class Directory(Resource):
+    """A resource with children and a JSON 404 for everything else."""
+
+    def getChild(self, path, request):
+        """Unknown children are 404."""
+        return NotFound()
+
+
+class TargetsResource(Resource):
+    """
+    ``GET /targets?prom_job=JOB``: the job's SD groups, from the cache.
+
+    :param cache: the :class:`~slurm_sd.cache.TargetCache`.
+    :param settings: has ``config`` (the config in effect; reloads replace it).
+    """
+
+    isLeaf = True
+
+    def __init__(self, cache, settings):
+        Resource.__init__(self)
+        self._cache = cache
+        self._settings = settings
+
+    def render_GET(self, request):
+        """Serve the prebuilt body for the job asked for (HEAD too)."""
+        values = request.args.get(b"prom_job")
+        known = [job.name for job in self._settings.config.jobs]
+        if values is not None and len(values) > 1:
+            return _reply(request, 400, _json({
+                "error": "prom_job given more than once; ask for one job, or none for all",
+                "jobs": known}))
+        job = None
+        if values is not None:
+            job = values[0].decode("utf-8", "replace")
+            if job not in known:
+                return _reply(request, 404, _json({
+                    "error": f"unknown prom_job {job!r}" if job else "empty prom_job",
+                    "jobs": known}))
+        snapshot = self._cache.snapshot
+        body = None if snapshot is None else snapshot.bodies.get(job)
+        if body is None:
+            # 503, not [], so that Prometheus keeps the targets it already has.
+            retry_after = self._cache.retry_after()
+            request.setHeader(b"retry-after", b"%d" % (retry_after,))
+            return _reply(request, 503, _json({
+                "error": "no node list from slurmrestd yet",
+                "retry_after_seconds": retry_after}))
+        return _reply(request, 200, body)
+
+
+class HealthyResource(Resource):
+    """``/-/healthy``: 200 while the process is up."""
+
+    isLeaf = True
+
+    def render_GET(self, request):
+        """Always healthy when it can answer."""
+        return _reply(request, 200, b"slurm-sd is Healthy.\n", TEXT)
+
+
+class ReadyResource(Resource):
+    """``/-/ready``: 200 when data is loaded and not older than three intervals."""
+
+    isLeaf = True
+
+    def __init__(self, cache, settings):
+        Resource.__init__(self)
+        self._cache = cache
+        self._settings = settings
+
+    def render_GET(self, request):
+        """Ready, or 503 with the reason."""
+        age = self._cache.age()
+        limit = 3 * self._settings.config.interval
+        if age is None:
+            return _reply(request, 503, b"slurm-sd is not ready: no node list yet.\n", TEXT)
+        if age > limit:
+            return _reply(request, 503, b"slurm-sd is not ready: the node list is %d s "
+                                        b"old (limit %d s).\n" % (age, limit), TEXT)
+        return _reply(request, 200, b"slurm-sd is Ready.\n", TEXT)
+
+
+def make_root(cache, settings, extra=None):
+    """
+    The resource tree.
+
+    :param extra: optional mapping of more top-level children (``b"metrics"``).
+    """
+    root = Directory()
+    root.putChild(b"targets", TargetsResource(cache, settings))
+    dash = Directory()
+    dash.putChild(b"healthy", HealthyResource())
+    dash.putChild(b"ready", ReadyResource(cache, settings))
+    root.putChild(b"-", dash)
+    for name, child in (extra or {}).items():
+        root.putChild(name, child)
+    return root
+
+
+class QuietSite(server.Site):
+    """A Site that writes no access-log line unless asked to (it costs throughput)."""
+
+    def __init__(self, resource, access_log=False, **kwargs):
+        server.Site.__init__(self, resource, **kwargs)
+        self._access_log = access_log
+
+    def log(self, request):
+        """Log the request only when access logging is on."""
+        if self._access_log:
+            server.Site.log(self, request)
