@@ -1,0 +1,121 @@
+"""
+twistd wiring: ``twistd -n --pidfile= slurm-sd --config PATH [options]``.
+
+Only :func:`makeService` touches the global reactor; :func:`build_service`
+takes one, so tests run the whole daemon on a ``MemoryReactor``.
+"""
+import os
+
+from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import MultiService, Service
+from twisted.internet.endpoints import serverFromString
+from twisted.logger import Logger
+from twisted.python import usage
+
+from slurm_sd.cache import TargetCache
+from slurm_sd.client import make_source
+from slurm_sd.config import OVERRIDES, ConfigError, load
+from slurm_sd.pipeline import process
+from slurm_sd.poller import Poller, PollerService
+from slurm_sd.web import QuietSite, make_root
+
+log = Logger()
+
+
+class Options(usage.Options):
+    """Command-line options; every one but --config overrides the file."""
+
+    optParameters = [
+        ["config", "c", "/etc/slurm-sd/config.yaml", "The YAML configuration file."],
+        ["slurmrestd", None, None, "slurmrestd URL (http://HOST:PORT, unix:/PATH, file:/PATH)."],
+        ["api-version", None, None, "Slurm REST API version (auto, v0.0.40, ...)."],
+        ["user", None, None, "Slurm user name sent as X-SLURM-USER-NAME."],
+        ["token-file", None, None, "File holding the JWT sent as X-SLURM-USER-TOKEN."],
+        ["token", None, None, "The JWT itself (discouraged: visible in ps)."],
+        ["listen", None, None, "Server endpoint string, e.g. tcp:8080:interface=127.0.0.1."],
+        ["interval", None, None, "Seconds between polls."],
+    ]
+
+    def __init__(self, opener=open):
+        usage.Options.__init__(self)
+        self._opener = opener
+        self.config = None
+
+    def parseOptions(self, options=None):
+        """
+        Parse, and end the process with one line on any error.
+
+        twistd would print its whole help before a UsageError's line; an
+        operator reading a supervisord log wants the one line only.
+        """
+        try:
+            usage.Options.parseOptions(self, options)
+        except usage.UsageError as error:
+            raise SystemExit(f"slurm-sd: {error}")
+
+    def postOptions(self):
+        """Load and check the configuration file and the overrides."""
+        overrides = {name: self[name] for name in OVERRIDES}
+        try:
+            self.config = load(self["config"], overrides, opener=self._opener)
+        except ConfigError as error:
+            raise usage.UsageError(str(error))
+
+
+def build_service(reactor, config, environ=None):
+    """
+    The daemon as a MultiService: the poller plus the web server.
+
+    :param reactor: provides IReactorTime and whatever ``config.listen`` needs.
+    """
+    for warning in config.warnings:
+        log.warn("{warning}", warning=warning)
+    cache = TargetCache(reactor)
+    poller = Poller(reactor, make_source(reactor, config, environ), process, cache, config)
+    site = QuietSite(make_root(cache, poller), access_log=config.logging.access_log)
+    try:
+        endpoint = serverFromString(reactor, config.listen)
+    except (ValueError, TypeError, KeyError) as error:
+        raise SystemExit(f"slurm-sd: {config.source}: listen: bad endpoint "
+                         f"{config.listen!r}: {error}")
+    top = MultiService()
+    PollerService(poller).setServiceParent(top)
+    ListeningService(reactor, config.listen, endpoint, site).setServiceParent(top)
+    top.poller = poller
+    top.cache = cache
+    return top
+
+
+class ListeningService(StreamServerEndpointService):
+    """Listens on the configured endpoint; failing to is fatal, in one line."""
+
+    def __init__(self, reactor, description, endpoint, factory):
+        StreamServerEndpointService.__init__(self, endpoint, factory)
+        self._reactor = reactor
+        self._description = description
+
+    def privilegedStartService(self):
+        """Start listening; on failure log one line and exit with status 1."""
+        # Not the parent's: it would log the failure as a traceback and go on.
+        Service.privilegedStartService(self)
+        self._waitingForPort = self.endpoint.listen(self.factory)
+        self._waitingForPort.addCallbacks(self._listening, self._cannot_listen)
+
+    def _listening(self, port):
+        """Say where we listen."""
+        log.info("serving /targets on {listen}", listen=self._description)
+        return port
+
+    def _cannot_listen(self, failure):
+        """A daemon that cannot listen is useless: stop, exit status 1."""
+        log.critical("cannot listen on {listen}: {reason}", listen=self._description,
+                     reason=failure.getErrorMessage())
+        # twistd has no exit-status hook; leave after the reactor has shut down.
+        self._reactor.addSystemEventTrigger("after", "shutdown", os._exit, 1)
+        self._reactor.stop()
+
+
+def makeService(options):
+    """The twistd entry point: the daemon on the global reactor."""
+    from twisted.internet import reactor
+    return build_service(reactor, options.config)
