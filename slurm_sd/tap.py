@@ -15,6 +15,7 @@ from twisted.python import usage
 from slurm_sd.cache import TargetCache
 from slurm_sd.client import make_source
 from slurm_sd.config import OVERRIDES, ConfigError, load
+from slurm_sd.metrics import Metrics, MetricsResource
 from slurm_sd.pipeline import process
 from slurm_sd.poller import Poller, PollerService
 from slurm_sd.web import QuietSite, make_root
@@ -71,8 +72,12 @@ def build_service(reactor, config, environ=None):
     for warning in config.warnings:
         log.warn("{warning}", warning=warning)
     cache = TargetCache(reactor)
-    poller = Poller(reactor, make_source(reactor, config, environ), process, cache, config)
-    site = QuietSite(make_root(cache, poller), access_log=config.logging.access_log)
+    metrics = Metrics(reactor, config)
+    poller = Poller(reactor, make_source(reactor, config, environ), process, cache, config,
+                    observer=metrics)
+    root = make_root(cache, poller, extra={b"metrics": MetricsResource(metrics.registry)})
+    site = QuietSite(root, access_log=config.logging.access_log,
+                     count_request=metrics.count_request)
     try:
         endpoint = serverFromString(reactor, config.listen)
     except (ValueError, TypeError, KeyError) as error:
@@ -83,6 +88,8 @@ def build_service(reactor, config, environ=None):
     ListeningService(reactor, config.listen, endpoint, site).setServiceParent(top)
     top.poller = poller
     top.cache = cache
+    top.metrics = metrics
+    top.site = site
     return top
 
 

@@ -1,5 +1,6 @@
 """
-The serve step: ``/targets``, ``/-/healthy`` and ``/-/ready``.
+The serve step: ``/targets``, ``/-/healthy`` and ``/-/ready`` (``/metrics`` is
+:mod:`slurm_sd.metrics`, added through :func:`make_root`'s ``extra``).
 
 Resources are small and synchronous: they copy prebuilt bytes out of the
 cache and never start a fetch.
@@ -136,15 +137,26 @@ def make_root(cache, settings, extra=None):
 
 
 class QuietSite(server.Site):
-    """A Site that writes no access-log line unless asked to (it costs throughput)."""
+    """
+    A Site that writes no access-log line unless asked to (it costs throughput),
+    and tells ``count_request`` about every answered request.
+
+    :param access_log: write one access-log line per request; a reload may
+        change :attr:`access_log`.
+    :param count_request: optional ``count_request(path, code)``, called with
+        the path (bytes, no query string) and status of each answered request.
+    """
 
     noisy = False
 
-    def __init__(self, resource, access_log=False, **kwargs):
+    def __init__(self, resource, access_log=False, count_request=None, **kwargs):
         server.Site.__init__(self, resource, **kwargs)
-        self._access_log = access_log
+        self.access_log = access_log
+        self._count_request = count_request
 
     def log(self, request):
-        """Log the request only when access logging is on."""
-        if self._access_log:
+        """Count the request, and log it only when access logging is on."""
+        if self._count_request is not None:
+            self._count_request(request.path, request.code)
+        if self.access_log:
             server.Site.log(self, request)
