@@ -42,6 +42,7 @@ class Poller:
         self._running = None
         self._failures = 0
         self._stopped = True
+        self._repoll = False
 
     def start(self):
         """Poll at once, then keep polling."""
@@ -58,12 +59,19 @@ class Poller:
             self._running.cancel()
 
     def reconfigure(self, source, config):
-        """Use a new source and config from the next poll on, and poll soon."""
+        """
+        Use a new source and config from the next poll on, and poll soon: at
+        once, or as soon as the poll under way (with the old config) ends.
+        """
         self.source = source
         self.config = config
         self._failures = 0
-        if self._running is None and not self._stopped:
+        if self._stopped:
+            return
+        if self._running is None:
             self._schedule(0)
+        else:
+            self._repoll = True
 
     def _schedule(self, delay):
         """Arrange the next poll ``delay`` seconds from now."""
@@ -95,6 +103,10 @@ class Poller:
 
         def done(delay):
             self._running = None
+            if self._repoll and delay is not None:
+                # reconfigured during this poll: the next one uses the new config now
+                self._repoll = False
+                delay = 0
             return delay
 
         d.addBoth(done)

@@ -5,6 +5,7 @@ Only :func:`makeService` touches the global reactor; :func:`build_service`
 takes one, so tests run the whole daemon on a ``MemoryReactor``.
 """
 import os
+import signal
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService, Service
@@ -18,6 +19,7 @@ from slurm_sd.config import OVERRIDES, ConfigError, load
 from slurm_sd.metrics import Metrics, MetricsResource
 from slurm_sd.pipeline import process
 from slurm_sd.poller import Poller, PollerService
+from slurm_sd.reload import Reloader, ReloadService
 from slurm_sd.web import QuietSite, make_root
 
 log = Logger()
@@ -56,21 +58,35 @@ class Options(usage.Options):
 
     def postOptions(self):
         """Load and check the configuration file and the overrides."""
-        overrides = {name: self[name] for name in OVERRIDES}
         try:
-            self.config = load(self["config"], overrides, opener=self._opener)
+            self.config = self.load_config()
         except ConfigError as error:
             raise usage.UsageError(str(error))
 
+    def load_config(self):
+        """
+        Read the configuration file again, with the same command-line overrides
+        (what a SIGHUP reload uses).
 
-def build_service(reactor, config, environ=None):
+        :raises ConfigError: when it is bad.
+        """
+        overrides = {name: self[name] for name in OVERRIDES}
+        return load(self["config"], overrides, opener=self._opener)
+
+
+def build_service(reactor, config, environ=None, load_config=None, signals=signal):
     """
-    The daemon as a MultiService: the poller plus the web server.
+    The daemon as a MultiService: the poller plus the web server, and a SIGHUP
+    reload when ``load_config`` is given.
 
-    :param reactor: provides IReactorTime and whatever ``config.listen`` needs.
+    :param reactor: provides IReactorTime and whatever ``config.listen`` needs
+        (and ``callFromThread``, for reloads).
+    :param load_config: optional; no arguments, returns the configuration
+        read again (see :meth:`Options.load_config`).
+    :param signals: the ``signal`` module, or a stand-in for tests.
     """
     for warning in config.warnings:
-        log.warn("{warning}", warning=warning)
+        log.warn("{remark}", remark=warning)
     cache = TargetCache(reactor)
     metrics = Metrics(reactor, config)
     poller = Poller(reactor, make_source(reactor, config, environ), process, cache, config,
@@ -86,6 +102,11 @@ def build_service(reactor, config, environ=None):
     top = MultiService()
     PollerService(poller).setServiceParent(top)
     ListeningService(reactor, config.listen, endpoint, site).setServiceParent(top)
+    if load_config is not None:
+        reloader = Reloader(load_config, poller,
+                            lambda new: make_source(reactor, new, environ), site, metrics)
+        ReloadService(reactor, reloader.reload, signals).setServiceParent(top)
+        top.reloader = reloader
     top.poller = poller
     top.cache = cache
     top.metrics = metrics
@@ -125,4 +146,4 @@ class ListeningService(StreamServerEndpointService):
 def makeService(options):
     """The twistd entry point: the daemon on the global reactor."""
     from twisted.internet import reactor
-    return build_service(reactor, options.config)
+    return build_service(reactor, options.config, load_config=options.load_config)
