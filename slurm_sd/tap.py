@@ -62,6 +62,22 @@ class Options(usage.Options):
             self.config = self.load_config()
         except ConfigError as error:
             raise usage.UsageError(str(error))
+        self._choose_log_format(getattr(self, "parent", None))
+
+    def _choose_log_format(self, twistd_options):
+        """
+        With ``logging.format: json``, have twistd log through
+        :func:`slurm_sd.logs.json_observer` *instead of* its text observer.
+
+        twistd reads its ``logger`` option after this runs (its own
+        postOptions comes after ours); explicit ``--logger``, ``--logfile``
+        or ``--syslog`` options win.
+        """
+        if self.config.logging.format != "json" or twistd_options is None:
+            return
+        if (twistd_options.get("logger") is None and not twistd_options.get("syslog")
+                and twistd_options.get("logfile") in (None, "", "-")):
+            twistd_options["logger"] = "slurm_sd.logs.json_observer"
 
     def load_config(self):
         """
