@@ -92,12 +92,15 @@ def ensure_user(name):
     try:
         return pwd.getpwnam(name).pw_uid
     except KeyError:
-        subprocess.run(
+        proc = subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
              "--user-group", name],
-            check=True, capture_output=True,
+            capture_output=True, text=True,
         )
-        return pwd.getpwnam(name).pw_uid
+    try:
+        return pwd.getpwnam(name).pw_uid  # also when a concurrent run created it first
+    except KeyError:
+        raise AssertionError("useradd {} failed: {}".format(name, proc.stderr.strip()))
 
 
 class SlurmCluster:
