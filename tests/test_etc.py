@@ -1,0 +1,185 @@
+"""
+The files in etc/: the commented example configuration, the Prometheus example's
+recipes, the systemd unit and the supervisord section. External checkers
+(promtool, systemd-analyze) run when installed, and the test is skipped otherwise.
+"""
+import configparser
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import attr
+import yaml
+from twisted.trial.unittest import SynchronousTestCase
+
+from slurm_sd import config as config_module
+from slurm_sd.config import load
+
+ETC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "etc")
+EXAMPLE = os.path.join(ETC, "config.example.yaml")
+PROMETHEUS = os.path.join(ETC, "prometheus.yml")
+UNIT = os.path.join(ETC, "systemd", "slurm-sd.service")
+SUPERVISORD = os.path.join(ETC, "supervisord", "slurm-sd.conf")
+
+
+def read(path):
+    """The text of ``path``."""
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def documented(text, key):
+    """True when ``key:`` appears in ``text`` as a key, set or commented out."""
+    return re.search(r"(?m)^\s*(#\s*)*(-\s*)?" + re.escape(key) + r":", text) is not None
+
+
+def recipes():
+    """The commented-out recipe jobs at the end of etc/prometheus.yml, uncommented."""
+    lines = read(PROMETHEUS).splitlines()
+    start, end = lines.index("# >>> recipes"), lines.index("# <<< recipes")
+    body = []
+    for line in lines[start + 1:end]:
+        assert line.startswith("#"), line
+        body.append(line[2:] if line.startswith("# ") else line[1:])
+    return "\n".join(body) + "\n"
+
+
+def fields(cls, leave_out=()):
+    """The attribute names of an attrs class."""
+    return [a.name for a in attr.fields(cls) if a.name not in leave_out]
+
+
+class ExampleConfigTests(SynchronousTestCase):
+    """etc/config.example.yaml."""
+
+    def test_parses(self):
+        """The example is a valid configuration as it is, with no warnings."""
+        config = load(EXAMPLE)
+        self.assertEqual([job.name for job in config.jobs], ["node", "dcgm", "ipmi"])
+        self.assertEqual(config.warnings, ())
+
+    def test_every_key_explained(self):
+        """Every key of the configuration (SPEC 2 and 3.3) appears in the example."""
+        text = read(EXAMPLE)
+        keys = (fields(config_module.Config, ("source", "warnings"))
+                + fields(config_module.SlurmrestdConfig, ("token",))
+                + fields(config_module.HttpAuth) + fields(config_module.LoggingConfig)
+                + fields(config_module.JobConfig, ("name",)))
+        missing = [key for key in keys if not documented(text, key)]
+        self.assertEqual(missing, [])
+
+    def test_commented_parts_parse(self):
+        """With its commented-out keys set (one auth kind at a time) the example still parses."""
+        text = read(EXAMPLE)
+        text = re.sub(r"(?m)^(\s*)# (user|token_file|features): ", r"\1\2: ", text)
+        text = re.sub(r"(?m)^# (http_auth:|  username:|  password_file:)", r"\1", text)
+        config = config_module.parse(text, EXAMPLE)
+        self.assertEqual(config.http_auth.username, "prometheus")
+        self.assertEqual(config.slurmrestd.token_file, "/etc/slurm-sd/jwt")
+        self.assertEqual(config.job("dcgm").features, ("a100",))
+        bearer = re.sub(r"(?m)^#   # (bearer_token_file:)", r"  \1", re.sub(
+            r"(?m)^# (http_auth:)", r"\1", read(EXAMPLE)))
+        self.assertEqual(config_module.parse(bearer, EXAMPLE).http_auth.bearer_token_file,
+                         "/etc/slurm-sd/http-token")
+
+    def test_matches_prometheus_example(self):
+        """Every prom_job the Prometheus example asks for is a job of the example config,
+        on the example's listen address."""
+        config = load(EXAMPLE)
+        prometheus = yaml.safe_load(read(PROMETHEUS))
+        urls = [sd["url"] for job in prometheus["scrape_configs"]
+                for sd in job.get("http_sd_configs", ())]
+        self.assertTrue(urls)
+        for url in urls:
+            match = re.match(r"http://127\.0\.0\.1:8080/targets\?prom_job=(.+)\Z", url)
+            self.assertIsNotNone(match, url)
+            self.assertIsNotNone(config.job(match.group(1)), url)
+        self.assertEqual(config.listen, "tcp:8080:interface=127.0.0.1")
+
+
+class PrometheusExampleTests(SynchronousTestCase):
+    """etc/prometheus.yml's commented recipes."""
+
+    def test_recipes_are_yaml_jobs(self):
+        """Each recipe is a scrape job with a unique name."""
+        jobs = yaml.safe_load(recipes())
+        names = [job["job_name"] for job in jobs]
+        self.assertEqual(len(names), len(set(names)))
+        self.assertIn("node-by-node", names)
+
+    def test_promtool_accepts_recipes(self):
+        """promtool check config accepts the recipes as scrape_configs."""
+        promtool = shutil.which("promtool")
+        if promtool is None:
+            raise self.skipTest("promtool is not installed")
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("scrape_configs:\n" + recipes())
+        result = subprocess.run([promtool, "check", "config", path], capture_output=True,
+                                text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+
+
+class SystemdUnitTests(SynchronousTestCase):
+    """etc/systemd/slurm-sd.service."""
+
+    def service(self):
+        """The [Service] section, keys to lists of values."""
+        parser = configparser.ConfigParser(strict=False, interpolation=None,
+                                           dict_type=_MultiDict, empty_lines_in_values=False)
+        parser.optionxform = str
+        parser.read_string(read(UNIT))
+        return {key: value.split("\n") for key, value in parser["Service"].items()}
+
+    def test_runs_twistd_in_foreground_and_reloads_with_hup(self):
+        """ExecStart runs twistd -n without a pid file; reload sends SIGHUP."""
+        service = self.service()
+        self.assertRegex(service["ExecStart"][0],
+                         r"twistd -n --pidfile= slurm-sd --config /etc/slurm-sd/config\.yaml$")
+        self.assertEqual(service["ExecReload"], ["/bin/kill -HUP $MAINPID"])
+
+    def test_hardened(self):
+        """The unit runs unprivileged in a restricted sandbox."""
+        service = self.service()
+        for key, value in (("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
+                           ("PrivateTmp", "yes"), ("ProtectHome", "yes"),
+                           ("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6"),
+                           ("CapabilityBoundingSet", ""), ("User", "slurm-sd")):
+            self.assertEqual(service.get(key), [value], key)
+
+    def test_systemd_analyze_verify(self):
+        """systemd-analyze verify finds nothing to complain about."""
+        analyze = shutil.which("systemd-analyze")
+        if analyze is None:
+            raise self.skipTest("systemd-analyze is not installed")
+        twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
+        directory = self.mktemp()
+        os.makedirs(directory)
+        path = os.path.join(os.path.abspath(directory), "slurm-sd.service")
+        with open(path, "w") as f:
+            f.write(read(UNIT).replace("/usr/local/bin/twistd", twistd))
+        result = subprocess.run([analyze, "verify", path], capture_output=True, text=True,
+                                timeout=60)
+        self.assertEqual((result.returncode, result.stderr.strip()), (0, ""), result.stdout)
+
+
+class SupervisordTests(SynchronousTestCase):
+    """etc/supervisord/slurm-sd.conf (run for real by tests/integration)."""
+
+    def test_foreground_and_reload_documented(self):
+        """The program runs twistd -n without a pid file and documents the reload."""
+        text = read(SUPERVISORD)
+        self.assertRegex(text, r"(?m)^command=twistd -n --pidfile= slurm-sd --config ")
+        self.assertIn("supervisorctl signal HUP slurm-sd", text)
+
+
+class _MultiDict(dict):
+    """configparser storage that keeps repeated keys (systemd allows them) as lines."""
+
+    def __setitem__(self, key, value):
+        if key in self and isinstance(value, list) and isinstance(self[key], list):
+            self[key].extend(value)
+        else:
+            super().__setitem__(key, value)
