@@ -17,10 +17,9 @@ from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                     HistogramMetricFamily)
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.process_collector import ProcessCollector
-from twisted.web.resource import Resource
 
 from slurm_sd._version import __version__
-from slurm_sd.web import NotFound
+from slurm_sd.web import GetResource, NotFound
 
 #: Request paths counted under their own label; every other path is ``other``.
 #: A fixed set: a label never holds a raw path or query string (or a token).
@@ -187,7 +186,7 @@ class Metrics:
         yield build
 
 
-class MetricsResource(Resource):
+class MetricsResource(GetResource):
     """
     ``GET /metrics``: a registry in Prometheus' text format (or OpenMetrics,
     when the scraper asks for it).
@@ -198,7 +197,7 @@ class MetricsResource(Resource):
     isLeaf = True
 
     def __init__(self, registry):
-        Resource.__init__(self)
+        GetResource.__init__(self)
         self._registry = registry
 
     def render_GET(self, request):

@@ -26,6 +26,22 @@ def _json(document):
     return json.dumps(document, ensure_ascii=False).encode("utf-8") + b"\n"
 
 
+class GetResource(Resource):
+    """
+    A resource answering GET and HEAD only: every other method is 405 with
+    ``Allow: GET, HEAD`` (twisted.web would answer 501 to PUT, DELETE, ...).
+    """
+
+    def render(self, request):
+        """405 for methods other than GET and HEAD; else the usual dispatch."""
+        if request.method not in (b"GET", b"HEAD"):
+            request.setHeader(b"allow", b"GET, HEAD")
+            return _reply(request, 405, _json({
+                "error": f"method {request.method.decode('latin-1')} not allowed; "
+                         f"use GET or HEAD"}))
+        return Resource.render(self, request)
+
+
 class NotFound(Resource):
     """404 for every path we do not serve."""
 
@@ -45,7 +61,7 @@ class Directory(Resource):
         return NotFound()
 
 
-class TargetsResource(Resource):
+class TargetsResource(GetResource):
     """
     ``GET /targets?prom_job=JOB``: the job's SD groups, from the cache.
 
@@ -87,7 +103,7 @@ class TargetsResource(Resource):
         return _reply(request, 200, body)
 
 
-class HealthyResource(Resource):
+class HealthyResource(GetResource):
     """``/-/healthy``: 200 while the process is up."""
 
     isLeaf = True
@@ -97,7 +113,7 @@ class HealthyResource(Resource):
         return _reply(request, 200, b"slurm-sd is Healthy.\n", TEXT)
 
 
-class ReadyResource(Resource):
+class ReadyResource(GetResource):
     """``/-/ready``: 200 when data is loaded and not older than three intervals."""
 
     isLeaf = True

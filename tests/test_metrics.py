@@ -226,10 +226,11 @@ class MetricsResourceTests(SynchronousTestCase):
         """/metrics/anything is 404, not the metrics."""
         self.assertEqual(self.get("/metrics/x")[0], 404)
 
-    def test_post_is_405(self):
-        """POST /metrics is 405."""
-        response = self.successResultOf(self.http.post("http://sd/metrics"))
-        self.assertEqual(response.code, 405)
+    def test_other_methods_405(self):
+        """POST and PUT /metrics are 405."""
+        for method in ("POST", "PUT"):
+            response = self.successResultOf(self.http.request(method, "http://sd/metrics"))
+            self.assertEqual(response.code, 405, method)
 
 
 def http_get(factory, path):
