@@ -244,6 +244,7 @@ def dump(reactor, args, out, err, environ, stdin=None, make_source=make_source):
         source = make_source(reactor, config, environ)
 
     def write(snapshot):
+        """Print or atomically write the body asked for; exit status 0."""
         body = snapshot.bodies[args.job] + b"\n"
         if args.output:
             write_atomically(args.output, body)
@@ -255,6 +256,7 @@ def dump(reactor, args, out, err, environ, stdin=None, make_source=make_source):
         return 0
 
     def failed(failure):
+        """One line on stderr (a traceback for a bug); exit status 1."""
         if failure.check(SlurmSDError):
             err.write(f"slurm-sd: dump: {failure.value}\n")
         elif failure.check(OSError) and args.output:
@@ -285,10 +287,12 @@ def main(argv=None, stdout=None, stderr=None, stdin=None, environ=None, _reactor
         return check(args.config, stdout, stderr, environ)
 
     def run(reactor):
+        """The dump under ``react``, failing with SystemExit on a non-zero status."""
         stdin_ = sys.stdin.buffer if stdin is None else stdin
         d = dump(reactor, args, stdout, stderr, environ, stdin=stdin_)
 
         def exit_status(status):
+            """Turn a non-zero status into the SystemExit that ``react`` exits with."""
             if status:
                 raise SystemExit(status)
         return d.addCallback(exit_status)

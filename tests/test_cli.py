@@ -230,6 +230,7 @@ class DumpTests(CLITestCase):
         clock = Clock()
 
         def make_source(reactor, config, environ):
+            """The daemon's client, talking to the fake through StubTreq."""
             return SlurmrestdClient(reactor, StubTreq(fake), config.slurmrestd, environ)
 
         status = self.successResultOf(dump(clock, self.args("dump", "--config", path),
@@ -247,6 +248,7 @@ class DumpTests(CLITestCase):
                                   b'controller"}]}'))
 
         def make_source(reactor, config, environ):
+            """The daemon's client, talking to the fake through StubTreq."""
             return SlurmrestdClient(reactor, StubTreq(fake), config.slurmrestd, environ)
 
         status = self.successResultOf(dump(Clock(), self.args("dump", "--config", path),

@@ -194,6 +194,8 @@ class MetricsResourceTests(SynchronousTestCase):
         self.metrics = Metrics(self.clock, CONFIG, process_metrics=False)
 
         class Settings:
+            """Stands in for the poller: the config in effect."""
+
             config = CONFIG
 
         root = make_root(TargetCache(self.clock), Settings(),
