@@ -6,7 +6,6 @@ import errno
 import http.client
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -152,24 +151,6 @@ def alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def stop_pid(pid, timeout=10.0):
-    """
-    Stop process ``pid`` (one we started): SIGTERM, wait up to ``timeout`` seconds for it
-    to exit, then SIGKILL and wait again. Return True if SIGTERM was enough.
-    """
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return True
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not alive(pid):
-                return sig == signal.SIGTERM
-            time.sleep(0.05)
-    return False
 
 
 def stop_popen(proc, timeout=10.0):

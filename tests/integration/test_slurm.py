@@ -74,9 +74,9 @@ class _DaemonAgainstCluster:
 
     def wait_until_matches(self, check=None, timeout=8 * INTERVAL + 10):
         """
-        Wait until the daemon serves exactly what the cluster's node list says (node
-        states change on their own: the nodes without slurmd turn NOT_RESPONDING ~20 s
-        after start), and ``check(served)`` passes; return what it serves.
+        Wait until the daemon serves exactly what the cluster's node list says now and
+        ``check(served)`` passes; return what it serves. (Polls every 2 s, and a resumed
+        node is NOT_RESPONDING until its next ping: the two meet within a few polls.)
         """
         def matches():
             want = self.expected()
@@ -167,10 +167,14 @@ class UnixSocketLocalAuthTests(_DaemonAgainstCluster, SynchronousTestCase):
         return {"url": "unix:" + self.cluster.unix_socket}
 
     def test_targets_match_cluster(self):
-        """/targets lists every node in each of its partitions with its state."""
+        """/targets lists every node in each of its partitions with its state: cpu01
+        (real slurmd) idle and active, the never-registered nodes unknown+not_responding,
+        hence down."""
         served = self.wait_until_matches(lambda served: self.assert_state(
             served, slurm_cluster.REAL_NODE, "active", "idle"))
         self.assert_layout(served)
+        for name in ("cpu02", "cpu03", "cpu04", "gpu01", "gpu02"):
+            self.assert_state(served, name, "down", "unknown+not_responding")
 
     def test_drain_and_down_show_on_next_poll(self):
         """After scontrol drains cpu01 and downs gpu03, the next polls show both."""
@@ -233,6 +237,7 @@ class TcpJwtTests(_DaemonAgainstCluster, SynchronousTestCase):
             if "500" not in new:
                 raise support.NotReady("no failed poll (HTTP 500) logged yet: {!r}".format(new))
         support.wait_for(failed_poll_logged, 6 * INTERVAL, "a failed poll in the log")
+        before = self.served()  # the last good poll's data
 
         self.addCleanup(self.cluster.resume, "cpu01")
         self.cluster.update_node("cpu01", "drain")
