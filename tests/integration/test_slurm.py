@@ -36,6 +36,7 @@ class _DaemonAgainstCluster:
     """Mixin: a daemon per test against the shared cluster, and checks on what it serves."""
 
     cluster_name = None
+    api_version = slurm_cluster.API_VERSION
 
     def setUp(self):
         """Start (or reuse) the cluster, then a daemon configured by :meth:`config`."""
@@ -45,7 +46,8 @@ class _DaemonAgainstCluster:
         port = support.free_port()
         path = daemon.write_config(
             os.path.join(self.tmp, "config.yaml"), port=port, jobs=JOBS,
-            interval=INTERVAL, cluster_name=self.cluster_name, **self.config())
+            interval=INTERVAL, cluster_name=self.cluster_name,
+            api_version=self.api_version, **self.config())
         self.daemon = daemon.Daemon(path, port, os.path.join(self.tmp, "slurm-sd.log"),
                                     cwd=self.tmp)
         self.addCleanup(self._stop_daemon)
@@ -257,3 +259,24 @@ class TcpJwtTests(_DaemonAgainstCluster, SynchronousTestCase):
         """What the token file holds now."""
         with open(self.token_file) as f:
             return f.read()
+
+
+class AutoApiVersionTests(_DaemonAgainstCluster, SynchronousTestCase):
+    """``api_version: auto`` against the JWT slurmrestd: the daemon reads /openapi/v3
+    (with the auth headers) and picks the newest nodes path it supports, v0.0.38 here."""
+
+    api_version = "auto"
+
+    def config(self):
+        """JWT over TCP, as in :class:`TcpJwtTests`, with no fixed API version."""
+        token_file = os.path.join(self.tmp, "jwt")
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.cluster.token() + "\n")
+        return {"url": self.cluster.jwt_url, "user": slurm_cluster.REST_USER,
+                "token_file": token_file}
+
+    def test_targets_match_cluster(self):
+        """With the version found from the server, /targets matches the cluster."""
+        served = self.wait_until_matches()
+        self.assert_layout(served)
