@@ -14,7 +14,7 @@ from pathlib import Path
 from unittest import SkipTest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-INSTALL_HINT = "run `sudo bash .ci/install-system-packages`"
+INSTALL_HINT = "install them with `sudo bash .ci/install-system-packages`"
 
 
 class NotReady(Exception):
@@ -57,13 +57,14 @@ def require(programs, root=False):
     missing = sorted(name for name, path in found.items() if path is None)
     if missing:
         unavailable(
-            "{} not installed: {} (the supervisor package comes from pip: "
-            "`pip install supervisor`)".format(", ".join(missing), INSTALL_HINT)
+            "{} not installed: {} (supervisord/supervisorctl come from pip: "
+            "`pip install supervisor`, in the test extras)".format(", ".join(missing),
+                                                                INSTALL_HINT)
         )
     if root and os.geteuid() != 0:
         unavailable(
-            "these tests start slurmctld/slurmd/slurmrestd and switch users, so they need "
-            "root (run them as root after {})".format(INSTALL_HINT)
+            "these tests start slurmctld, slurmd and slurmrestd, which switches users, so "
+            "they need root (run the tests as root; the packages: {})".format(INSTALL_HINT)
         )
     return found
 
