@@ -11,6 +11,7 @@ class SlurmSDError(Exception):
     """Base class of every error slurm-sd raises on purpose; str() is one line."""
 
     def __str__(self):
+        """The message with every run of whitespace, newlines included, as one space."""
         # Bodies from slurmrestd may carry newlines; a log line must not.
         return " ".join(super().__str__().split())
 

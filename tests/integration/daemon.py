@@ -1,0 +1,117 @@
+"""
+Run the slurm-sd daemon for real, as ``twistd -n --pidfile= slurm-sd --config PATH``, and
+read its HTTP interface.
+"""
+import json
+import os
+import subprocess
+import sys
+
+from tests.integration import support
+
+
+def twistd():
+    """The ``twistd`` that belongs to this Python (the venv's), else the one on PATH."""
+    path = support.find_program("twistd")
+    if path is None:
+        support.unavailable("twistd not found beside {} nor on PATH".format(sys.executable))
+    return path
+
+
+def daemon_env():
+    """Our environment with the repo root first on PYTHONPATH (finds slurm_sd and the
+    twistd plugin in twisted/plugins even when the package is not installed)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(support.REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env.pop("SLURM_JWT", None)
+    return env
+
+
+def write_config(path, url, port, jobs, interval=2, api_version="v0.0.38", user=None,
+                 token_file=None, cluster_name=None):
+    """
+    Write a daemon config file (SPEC 2) and return its path. ``jobs`` is the list of
+    one-key mappings, as in the file.
+    """
+    slurmrestd = {"url": url, "api_version": api_version, "timeout": 20}
+    if user is not None:
+        slurmrestd["user"] = user
+    if token_file is not None:
+        slurmrestd["token_file"] = token_file
+    config = {
+        "slurmrestd": slurmrestd,
+        "interval": interval,
+        "listen": "tcp:{}:interface=127.0.0.1".format(port),
+        "jobs": jobs,
+    }
+    if cluster_name is not None:
+        config["cluster_name"] = cluster_name
+    with open(path, "w") as f:
+        json.dump(config, f, indent=2)  # JSON is YAML
+    return path
+
+
+class Daemon:
+    """One ``twistd -n --pidfile= slurm-sd`` process, its log, and its base URL."""
+
+    def __init__(self, config_path, port, log_path, cwd):
+        """Remember how to start it; :meth:`start` starts it."""
+        self.config_path = config_path
+        self.port = port
+        self.url = "http://127.0.0.1:{}".format(port)
+        self.log_path = log_path
+        self.cwd = cwd
+        self.proc = None
+
+    def start(self, wait="listening"):
+        """
+        Start the daemon; wait until its port answers (``wait="listening"``), or until
+        ``/targets`` answers 200 (``wait="data"``), or not at all (``None``).
+        """
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [twistd(), "-n", "--pidfile=", "slurm-sd", "--config", self.config_path],
+            env=daemon_env(), cwd=self.cwd, stdin=subprocess.DEVNULL,
+            stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        if wait is not None:
+            support.wait_for(lambda: self._answers(wait), 30, "slurm-sd to serve ({})".format(wait))
+
+    def _answers(self, wait):
+        if self.proc.poll() is not None:
+            raise AssertionError("slurm-sd exited with status {}:\n{}".format(
+                self.proc.returncode, self.log_tail()))
+        status, _, _ = support.http_get(self.url + "/targets")
+        if wait == "data" and status != 200:
+            raise support.NotReady("/targets answers {}".format(status))
+
+    def stop(self):
+        """SIGTERM by pid (SIGKILL after 15 s); return the exit status."""
+        if self.proc is None:
+            return None
+        status = support.stop_popen(self.proc, timeout=15)
+        self._log.close()
+        self.proc = None
+        return status
+
+    def get(self, path):
+        """GET ``path`` on the daemon; return (status, headers, body)."""
+        return support.http_get(self.url + path)
+
+    def targets(self, job):
+        """``/targets?prom_job=JOB`` decoded; NotReady unless it answers 200."""
+        status, headers, body = self.get("/targets?prom_job=" + job)
+        if status != 200:
+            raise support.NotReady("/targets?prom_job={} answered {}: {!r}".format(
+                job, status, body[:300]))
+        return json.loads(body)
+
+    def log_tail(self, lines=40):
+        """The end of the daemon's log."""
+        return support.tail(self.log_path, lines)
+
+    def log_text(self):
+        """The whole log."""
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
