@@ -75,9 +75,11 @@ def build_service(reactor, config, environ=None):
     site = QuietSite(make_root(cache, poller), access_log=config.logging.access_log)
     try:
         endpoint = serverFromString(reactor, config.listen)
-    except (ValueError, TypeError, KeyError) as error:
+    except Exception as error:
+        # Also OSError and OpenSSL errors: ssl: reads its key and certificate here.
+        reason = " ".join(str(error).split()) or type(error).__name__
         raise SystemExit(f"slurm-sd: {config.source}: listen: bad endpoint "
-                         f"{config.listen!r}: {error}")
+                         f"{config.listen!r}: {reason}")
     top = MultiService()
     PollerService(poller).setServiceParent(top)
     ListeningService(reactor, config.listen, endpoint, site).setServiceParent(top)
