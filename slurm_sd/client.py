@@ -21,6 +21,7 @@ from zope.interface import implementer
 
 from slurm_sd.decode import describe_errors
 from slurm_sd.errors import SlurmSDError
+from slurm_sd.secretfiles import ModeWarner
 
 #: The API versions whose node lists we can convert, oldest first.
 SUPPORTED_VERSIONS = tuple(f"v0.0.{minor}" for minor in range(37, 46))
@@ -252,6 +253,8 @@ class SlurmrestdClient:
         self._base = base_url(config.url)
         self._version = None if config.api_version == "auto" else config.api_version
         self._headers_sent = False
+        self._token_sent = None
+        self._mode_warner = ModeWarner()
 
     @property
     def where(self):
@@ -260,13 +263,22 @@ class SlurmrestdClient:
 
     def _headers(self):
         """The ``X-SLURM-*`` headers; none when there is no token."""
+        if self._config.token_file and not self._config.token:
+            self._mode_warner.check(self._config.token_file, "slurmrestd.token_file")
         token = read_token(self._config, self._environ)
+        self._token_sent = token
         if token is None:
             return {}
         headers = {"X-SLURM-USER-TOKEN": [token]}
         if self._config.user:
             headers["X-SLURM-USER-NAME"] = [self._config.user]
         return headers
+
+    def redact(self, text):
+        """``text`` with the token last sent replaced, should an answer echo it."""
+        for token in {self._token_sent, self._config.token} - {None, ""}:
+            text = text.replace(token, "<token>")
+        return text
 
     def _get(self, path, headers):
         """GET ``path``; connection failures become one-line FetchErrors."""

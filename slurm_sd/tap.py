@@ -12,11 +12,13 @@ from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
+from slurm_sd.auth import protect
 from slurm_sd.cache import TargetCache
 from slurm_sd.client import make_source
 from slurm_sd.config import OVERRIDES, ConfigError, load
 from slurm_sd.pipeline import process
 from slurm_sd.poller import Poller, PollerService
+from slurm_sd.secretfiles import SecretFileError
 from slurm_sd.web import QuietSite, make_root
 
 log = Logger()
@@ -72,7 +74,11 @@ def build_service(reactor, config, environ=None):
         log.warn("{warning}", warning=warning)
     cache = TargetCache(reactor)
     poller = Poller(reactor, make_source(reactor, config, environ), process, cache, config)
-    site = QuietSite(make_root(cache, poller), access_log=config.logging.access_log)
+    try:
+        root = protect(make_root(cache, poller), poller)   # http_auth
+    except SecretFileError as error:
+        raise SystemExit(f"slurm-sd: {config.source}: {error}")
+    site = QuietSite(root, access_log=config.logging.access_log)
     try:
         endpoint = serverFromString(reactor, config.listen)
     except Exception as error:
