@@ -4,7 +4,8 @@ packages in a temporary directory (see shared/slurm-samples/README.md for why ea
 
 One node, ``cpu01``, has a real slurmd; the others are only defined, each with its own
 loopback ``NodeAddr`` (127.0.0.2, ...) and a port where nothing listens, so slurmctld marks
-them NOT_RESPONDING after a while. Two slurmrestd serve the REST API: one with
+them NOT_RESPONDING a few seconds after start (``start`` waits for that, so node states
+do not change on their own during the tests). Two slurmrestd serve the REST API: one with
 ``rest_auth/local`` on a UNIX socket, one with ``rest_auth/jwt`` on 127.0.0.1.
 :meth:`SlurmCluster.stop` stops exactly the processes :meth:`SlurmCluster.start` started,
 by process id.
@@ -75,6 +76,8 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 ReturnToService=2
 SlurmdTimeout={slurmd_timeout}
+# a short message timeout makes the nodes without slurmd NOT_RESPONDING sooner
+MessageTimeout=3
 GresTypes=gpu
 NodeName=cpu01 NodeHostname={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=500 Features=cpu,intel Weight=1
 NodeName=cpu0[2-4] NodeAddr=127.0.0.[2-4] Port={dead_port} CPUs=64 Boards=1 SocketsPerBoard=2 CoresPerSocket=16 ThreadsPerCore=2 RealMemory=257000 Features=cpu,amd,avx2 Weight=1
@@ -92,12 +95,15 @@ def ensure_user(name):
     try:
         return pwd.getpwnam(name).pw_uid
     except KeyError:
-        subprocess.run(
+        proc = subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
              "--user-group", name],
-            check=True, capture_output=True,
+            capture_output=True, text=True,
         )
-        return pwd.getpwnam(name).pw_uid
+    try:
+        return pwd.getpwnam(name).pw_uid  # also when a concurrent run created it first
+    except KeyError:
+        raise AssertionError("useradd {} failed: {}".format(name, proc.stderr.strip()))
 
 
 class SlurmCluster:
@@ -191,6 +197,9 @@ class SlurmCluster:
         support.wait_for(lambda: self._rest_ok(self.jwt_url, {
             "X-SLURM-USER-NAME": REST_USER, "X-SLURM-USER-TOKEN": token}), 30,
             "the JWT slurmrestd")
+        # The nodes without slurmd turn NOT_RESPONDING after their first failed ping
+        # (~8 s with MessageTimeout=3); wait for it so that states stay put in the tests.
+        support.wait_for(self._settled, 60, "the nodes without slurmd to be NOT_RESPONDING")
 
     def stop(self):
         """Stop every process we started (reverse order, by pid); remove the work dir."""
@@ -230,6 +239,13 @@ class SlurmCluster:
         state = node.get("State", "")
         if state.split("+")[0] not in ("IDLE", "MIXED", "ALLOCATED") or not node.get("Arch"):
             raise support.NotReady("{} is {}".format(REAL_NODE, state))
+
+    def _settled(self):
+        self._check_running()
+        waiting = [n["name"] for n in self.nodes_json()["nodes"]
+                   if n["name"] != REAL_NODE and "NOT_RESPONDING" not in n["state_flags"]]
+        if waiting:
+            raise support.NotReady("still responding: " + ", ".join(waiting))
 
     def _rest_ok(self, base, headers):
         self._check_running()

@@ -6,7 +6,6 @@ import errno
 import http.client
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 from unittest import SkipTest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-INSTALL_HINT = "run `sudo bash .ci/install-system-packages`"
+INSTALL_HINT = "install them with `sudo bash .ci/install-system-packages`"
 
 
 class NotReady(Exception):
@@ -58,13 +57,14 @@ def require(programs, root=False):
     missing = sorted(name for name, path in found.items() if path is None)
     if missing:
         unavailable(
-            "{} not installed: {} (the supervisor package comes from pip: "
-            "`pip install supervisor`)".format(", ".join(missing), INSTALL_HINT)
+            "{} not installed: {} (supervisord/supervisorctl come from pip: "
+            "`pip install supervisor`, in the test extras)".format(", ".join(missing),
+                                                                INSTALL_HINT)
         )
     if root and os.geteuid() != 0:
         unavailable(
-            "these tests start slurmctld/slurmd/slurmrestd and switch users, so they need "
-            "root (run them as root after {})".format(INSTALL_HINT)
+            "these tests start slurmctld, slurmd and slurmrestd, which switches users, so "
+            "they need root (run the tests as root; the packages: {})".format(INSTALL_HINT)
         )
     return found
 
@@ -152,24 +152,6 @@ def alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def stop_pid(pid, timeout=10.0):
-    """
-    Stop process ``pid`` (one we started): SIGTERM, wait up to ``timeout`` seconds for it
-    to exit, then SIGKILL and wait again. Return True if SIGTERM was enough.
-    """
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return True
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not alive(pid):
-                return sig == signal.SIGTERM
-            time.sleep(0.05)
-    return False
 
 
 def stop_popen(proc, timeout=10.0):

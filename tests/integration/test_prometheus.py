@@ -5,7 +5,6 @@ Slurm 22.05 cluster, keeps them while the daemon restarts, and the Prometheus ex
 """
 import os
 import re
-import signal
 import tempfile
 import time
 

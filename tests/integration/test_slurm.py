@@ -36,6 +36,7 @@ class _DaemonAgainstCluster:
     """Mixin: a daemon per test against the shared cluster, and checks on what it serves."""
 
     cluster_name = None
+    api_version = slurm_cluster.API_VERSION
 
     def setUp(self):
         """Start (or reuse) the cluster, then a daemon configured by :meth:`config`."""
@@ -45,7 +46,8 @@ class _DaemonAgainstCluster:
         port = support.free_port()
         path = daemon.write_config(
             os.path.join(self.tmp, "config.yaml"), port=port, jobs=JOBS,
-            interval=INTERVAL, cluster_name=self.cluster_name, **self.config())
+            interval=INTERVAL, cluster_name=self.cluster_name,
+            api_version=self.api_version, **self.config())
         self.daemon = daemon.Daemon(path, port, os.path.join(self.tmp, "slurm-sd.log"),
                                     cwd=self.tmp)
         self.addCleanup(self._stop_daemon)
@@ -74,9 +76,9 @@ class _DaemonAgainstCluster:
 
     def wait_until_matches(self, check=None, timeout=8 * INTERVAL + 10):
         """
-        Wait until the daemon serves exactly what the cluster's node list says (node
-        states change on their own: the nodes without slurmd turn NOT_RESPONDING ~20 s
-        after start), and ``check(served)`` passes; return what it serves.
+        Wait until the daemon serves exactly what the cluster's node list says now and
+        ``check(served)`` passes; return what it serves. (Polls every 2 s, and a resumed
+        node is NOT_RESPONDING until its next ping: the two meet within a few polls.)
         """
         def matches():
             want = self.expected()
@@ -167,10 +169,14 @@ class UnixSocketLocalAuthTests(_DaemonAgainstCluster, SynchronousTestCase):
         return {"url": "unix:" + self.cluster.unix_socket}
 
     def test_targets_match_cluster(self):
-        """/targets lists every node in each of its partitions with its state."""
+        """/targets lists every node in each of its partitions with its state: cpu01
+        (real slurmd) idle and active, the never-registered nodes unknown+not_responding,
+        hence down."""
         served = self.wait_until_matches(lambda served: self.assert_state(
             served, slurm_cluster.REAL_NODE, "active", "idle"))
         self.assert_layout(served)
+        for name in ("cpu02", "cpu03", "cpu04", "gpu01", "gpu02"):
+            self.assert_state(served, name, "down", "unknown+not_responding")
 
     def test_drain_and_down_show_on_next_poll(self):
         """After scontrol drains cpu01 and downs gpu03, the next polls show both."""
@@ -233,6 +239,7 @@ class TcpJwtTests(_DaemonAgainstCluster, SynchronousTestCase):
             if "500" not in new:
                 raise support.NotReady("no failed poll (HTTP 500) logged yet: {!r}".format(new))
         support.wait_for(failed_poll_logged, 6 * INTERVAL, "a failed poll in the log")
+        before = self.served()  # the last good poll's data
 
         self.addCleanup(self.cluster.resume, "cpu01")
         self.cluster.update_node("cpu01", "drain")
@@ -252,3 +259,24 @@ class TcpJwtTests(_DaemonAgainstCluster, SynchronousTestCase):
         """What the token file holds now."""
         with open(self.token_file) as f:
             return f.read()
+
+
+class AutoApiVersionTests(_DaemonAgainstCluster, SynchronousTestCase):
+    """``api_version: auto`` against the JWT slurmrestd: the daemon reads /openapi/v3
+    (with the auth headers) and picks the newest nodes path it supports, v0.0.38 here."""
+
+    api_version = "auto"
+
+    def config(self):
+        """JWT over TCP, as in :class:`TcpJwtTests`, with no fixed API version."""
+        token_file = os.path.join(self.tmp, "jwt")
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.cluster.token() + "\n")
+        return {"url": self.cluster.jwt_url, "user": slurm_cluster.REST_USER,
+                "token_file": token_file}
+
+    def test_targets_match_cluster(self):
+        """With the version found from the server, /targets matches the cluster."""
+        served = self.wait_until_matches()
+        self.assert_layout(served)

@@ -40,7 +40,8 @@ class SupervisordTests(SynchronousTestCase):
         """A work directory, a config reading a node list from a file, supervisord."""
         self.programs = support.require(supervisor.PROGRAMS)
         self.work = tempfile.mkdtemp(prefix="slurm-sd-supervisor-", dir="/tmp")
-        self.addCleanup(shutil.rmtree, self.work, True)
+        if not os.environ.get("SLURM_SD_IT_KEEP"):
+            self.addCleanup(shutil.rmtree, self.work, True)
         nodes = os.path.join(self.work, "nodes.json")
         with open(nodes, "w") as f:
             json.dump(NODES, f)
