@@ -24,6 +24,8 @@ from twisted.web.resource import Resource
 
 from slurm_sd.secretfiles import ModeWarner, SecretFileError, read_secret
 
+__all__ = ["AuthWrapper", "Credentials", "SecretFileError", "load_credentials", "protect"]
+
 REALM = "slurm-sd"
 #: Top-level children that never ask for credentials (``/-/healthy``, ``/-/ready``).
 OPEN_CHILDREN = (b"-",)

@@ -12,13 +12,12 @@ from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
-from slurm_sd.auth import protect
+from slurm_sd.auth import SecretFileError, protect
 from slurm_sd.cache import TargetCache
 from slurm_sd.client import make_source
 from slurm_sd.config import OVERRIDES, ConfigError, load
 from slurm_sd.pipeline import process
 from slurm_sd.poller import Poller, PollerService
-from slurm_sd.secretfiles import SecretFileError
 from slurm_sd.web import QuietSite, make_root
 
 log = Logger()
