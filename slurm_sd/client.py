@@ -14,7 +14,7 @@ from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint, wra
 from twisted.internet.protocol import Protocol
 from twisted.internet.ssl import optionsForClientTLS
 from twisted.logger import Logger
-from twisted.web.client import Agent, HTTPConnectionPool, ResponseDone, _HTTP11ClientFactory
+from twisted.web.client import Agent, HTTPConnectionPool, ResponseDone
 from twisted.web.http import PotentialDataLoss
 from twisted.web.iweb import IAgentEndpointFactory, UNKNOWN_LENGTH
 from zope.interface import implementer
@@ -79,16 +79,13 @@ class SlurmrestdEndpointFactory:
         return endpoint
 
 
-class _QuietFactory(_HTTP11ClientFactory):
-    """The pool's connection factory, without "Starting factory" lines every poll."""
-
-    noisy = False
-
-
 class _QuietPool(HTTPConnectionPool):
     """A connection pool whose connections log nothing on their own."""
 
-    _factory = _QuietFactory
+    class _factory(HTTPConnectionPool._factory):
+        """The pool's connection factory, without "Starting factory" lines every poll."""
+
+        noisy = False
 
 
 def make_http_client(reactor, url):
