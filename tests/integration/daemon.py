@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 from tests.integration import support
 
@@ -87,12 +88,21 @@ class Daemon:
             raise support.NotReady("/targets answers {}".format(status))
 
     def stop(self):
-        """SIGTERM by pid (SIGKILL after 15 s); return the exit status."""
+        """SIGTERM by pid (SIGKILL after 15 s); return the exit status. Processes the
+        daemon had started (a decode worker, say) must be gone within 5 s after it:
+        ``self.leftovers`` lists any that are not."""
         if self.proc is None:
             return None
+        children = support.descendants(self.proc.pid)
         status = support.stop_popen(self.proc, timeout=15)
         self._log.close()
         self.proc = None
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(support.alive(p) for p in children):
+            time.sleep(0.1)
+        self.leftovers = [p for p in children if support.alive(p)]
+        for pid in self.leftovers:
+            support.stop_pid(pid, timeout=1)
         return status
 
     def get(self, path):

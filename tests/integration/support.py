@@ -6,6 +6,7 @@ import errno
 import http.client
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -152,6 +153,42 @@ def alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def descendants(pid):
+    """The pids of every process below ``pid`` right now (from /proc)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/{}/stat".format(entry)) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def stop_pid(pid, timeout=10.0):
+    """
+    Stop process ``pid`` (one of ours that is not our child, e.g. a leftover worker of
+    the daemon): SIGTERM, wait up to ``timeout`` s, then SIGKILL and wait again.
+    """
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not alive(pid):
+                return
+            time.sleep(0.05)
 
 
 def stop_popen(proc, timeout=10.0):

@@ -56,6 +56,7 @@ class _DaemonAgainstCluster:
     def _stop_daemon(self):
         status = self.daemon.stop()
         log = self.daemon.log_text()
+        self.assertEqual([], self.daemon.leftovers, "processes outlived slurm-sd")
         self.assertNotIn("Traceback", log, "the daemon logged a traceback:\n" + log[-3000:])
         # twistd shuts down, then kills itself with the signal it got, on purpose.
         self.assertIn(status, (0, -signal.SIGTERM),

@@ -95,10 +95,13 @@ class SupervisordTests(SynchronousTestCase):
         traceback, port closed); `supervisorctl start` brings it back."""
         self.start_supervisord()
         pid = self.wait_serving()
+        children = support.descendants(pid)
 
         status, out = self.supervisord.ctl("stop", NAME)
         self.assertIn("stopped", out)
         self.assertFalse(support.alive(pid))
+        for child in children:
+            support.wait_for(lambda: _gone(child), 5, "slurm-sd's child {}".format(child))
         self.assertEqual("STOPPED", self.supervisord.state(NAME))
         self.assertRaises(ConnectionRefusedError, support.http_get, self.url + "/-/healthy")
         log = self.log()
