@@ -183,40 +183,25 @@ class TimingFaultTests(FaultTestCase):
         return self.assert_fault(BreakOff(response(200, NEWER), 30),
                                  "connection to slurmrestd at unix:")
 
+    @defer.inlineCallbacks
     def test_refused(self):
         """Nothing listening on the socket: one line, and recovery once it listens."""
         self.make_poller()
         self.standin.nodes = Reply(response(200, GOOD))
-        d = self.poll()
-
-        @d.addCallback
-        def stopped(_):
-            good = self.cache.snapshot
-            mark = self.logs.mark()
-            d = self.standin.stop()
-            d.addCallback(lambda _: self.poll())
-            d.addCallback(lambda _: (good, mark))
-            return d
-
-        @stopped.addCallback
-        def failed(result):
-            good, mark = result
-            self.assertIs(self.cache.snapshot, good)
-            [line] = self.logs.since(mark)
-            self.assertIn(f"cannot connect to slurmrestd at unix:{self.socket}: "
-                          f"No such file or directory", line)
-            return self.standin.listen(UNIXServerEndpoint(reactor, self.socket))
-
-        @failed.addCallback
-        def back(_):
-            self.standin.nodes = Reply(response(200, NEWER))
-            return self.poll()
-
-        @back.addCallback
-        def recovered(_):
-            self.assertIn("mixed+drain", {g["labels"]["__meta_slurm_node_state"]
-                                          for g in self.served()})
-        return recovered
+        yield self.poll()
+        good = self.cache.snapshot
+        yield self.standin.stop()
+        mark = self.logs.mark()
+        yield self.poll()
+        self.assertIs(self.cache.snapshot, good)
+        [line] = self.logs.since(mark)
+        self.assertIn(f"cannot connect to slurmrestd at unix:{self.socket}: "
+                      f"No such file or directory", line)
+        yield self.standin.listen(UNIXServerEndpoint(reactor, self.socket))
+        self.standin.nodes = Reply(response(200, NEWER))
+        yield self.poll()
+        self.assertIn("mixed+drain", {g["labels"]["__meta_slurm_node_state"]
+                                      for g in self.served()})
 
 
 class StatusFaultTests(FaultTestCase):
