@@ -21,6 +21,7 @@ from zope.interface import implementer
 
 from slurm_sd.decode import describe_errors
 from slurm_sd.errors import SlurmSDError
+from slurm_sd.secretfiles import ModeWarner
 
 #: The API versions whose node lists we can convert, oldest first.
 SUPPORTED_VERSIONS = tuple(f"v0.0.{minor}" for minor in range(37, 46))
@@ -78,6 +79,15 @@ class SlurmrestdEndpointFactory:
         return endpoint
 
 
+class _QuietPool(HTTPConnectionPool):
+    """A connection pool whose connections log nothing on their own."""
+
+    class _factory(HTTPConnectionPool._factory):
+        """The pool's connection factory, without "Starting factory" lines every poll."""
+
+        noisy = False
+
+
 def make_http_client(reactor, url):
     """
     A treq client for slurmrestd at ``url`` (``unix:/path`` or ``http(s)://``).
@@ -88,7 +98,7 @@ def make_http_client(reactor, url):
     socket_path = url[len("unix:"):] if url.startswith("unix:") else None
     agent = Agent.usingEndpointFactory(
         reactor, SlurmrestdEndpointFactory(reactor, socket_path),
-        pool=HTTPConnectionPool(reactor, persistent=False))
+        pool=_QuietPool(reactor, persistent=False))
     return HTTPClient(agent)
 
 
@@ -183,18 +193,41 @@ class _Discard(Protocol):
         transport.stopProducing()
 
 
-def _error_text(body):
-    """The errors of a Slurm JSON error body, else the body's first line of text."""
+def _slurm_errors(body):
+    """The ``errors`` of a Slurm JSON error body in one line, or ``""``."""
     try:
         document = json.loads(body)
     except ValueError:
-        document = None
-    if isinstance(document, dict):
-        described = describe_errors(document.get("errors"))
-        if described:
-            return described
+        return ""
+    return describe_errors(document.get("errors")) if isinstance(document, dict) else ""
+
+
+_TITLE = re.compile(rb"<title[^>]*>([^<]{1,200})</title>", re.IGNORECASE)
+
+
+def _error_text(body):
+    """
+    The errors of a Slurm JSON error body, else an HTML page's title (a proxy's
+    error page), else the body's first line of text.
+    """
+    described = _slurm_errors(body)
+    if described:
+        return described
+    title = _TITLE.search(body[:4096])
+    if title:
+        return "an HTML page: " + title.group(1).decode("utf-8", "replace").strip()
     lines = body[:200].decode("utf-8", "replace").strip().splitlines()
     return lines[0] if lines else "empty body"
+
+
+def _failure_text(failure):
+    """
+    One line for a failure; the lists of failures inside ResponseFailed and
+    ResponseNeverReceived become their messages, not their reprs.
+    """
+    reasons = getattr(failure.value, "reasons", None) or [failure]
+    texts = dict.fromkeys(reason.getErrorMessage().strip().rstrip(".") for reason in reasons)
+    return "; ".join(text for text in texts if text) or failure.type.__name__
 
 
 class SlurmrestdClient:
@@ -217,6 +250,8 @@ class SlurmrestdClient:
         self._base = base_url(config.url)
         self._version = None if config.api_version == "auto" else config.api_version
         self._headers_sent = False
+        self._token_sent = None
+        self._mode_warner = ModeWarner()
 
     @property
     def where(self):
@@ -225,13 +260,22 @@ class SlurmrestdClient:
 
     def _headers(self):
         """The ``X-SLURM-*`` headers; none when there is no token."""
+        if self._config.token_file and not self._config.token:
+            self._mode_warner.check(self._config.token_file, "slurmrestd.token_file")
         token = read_token(self._config, self._environ)
+        self._token_sent = token
         if token is None:
             return {}
         headers = {"X-SLURM-USER-TOKEN": [token]}
         if self._config.user:
             headers["X-SLURM-USER-NAME"] = [self._config.user]
         return headers
+
+    def redact(self, text):
+        """``text`` with the token last sent replaced, should an answer echo it."""
+        for token in {self._token_sent, self._config.token} - {None, ""}:
+            text = text.replace(token, "<token>")
+        return text
 
     def _get(self, path, headers):
         """GET ``path``; connection failures become one-line FetchErrors."""
@@ -252,11 +296,14 @@ class SlurmrestdClient:
         if failure.check(net_error.ConnectError, net_error.DNSLookupError):
             value = failure.value
             reason = value.osError if getattr(value, "osError", None) else value
+            if isinstance(reason, int):
+                # The reactor's connect errors carry the bare errno (111, 2).
+                reason = os.strerror(reason)
             reason = getattr(reason, "strerror", None) or str(reason).strip() or type(value).__name__
             raise FetchError(f"cannot connect to slurmrestd at {self.where}: {reason} "
                              f"(is slurmrestd running and listening there?)")
-        reason = failure.getErrorMessage() or failure.type.__name__
-        raise FetchError(f"connection to slurmrestd at {self.where} failed: {reason}")
+        raise FetchError(f"connection to slurmrestd at {self.where} failed: "
+                         f"{_failure_text(failure)}")
 
     @defer.inlineCallbacks
     def discover_version(self, headers=None):
@@ -306,7 +353,7 @@ class SlurmrestdClient:
         if failure.check(FetchError, defer.CancelledError):
             return failure
         raise FetchError(f"slurmrestd at {self.where} broke off its answer to {path}: "
-                         f"{failure.getErrorMessage() or failure.type.__name__}")
+                         f"{_failure_text(failure)}")
 
     def _status_error(self, code, body, path):
         """The one-line FetchError for a non-200 answer."""
@@ -322,6 +369,10 @@ class SlurmrestdClient:
                 f"slurmrestd answered {code} for {path} ({detail}): the token is probably "
                 f"expired, badly signed or not for user {self._config.user!r} (mint a "
                 f"new one with `scontrol token`), or slurmctld is unreachable")
+        if code == 502 and not _slurm_errors(body):
+            return FetchError(f"something in front of slurmrestd (a proxy?) answered 502 "
+                              f"for {path} ({detail}): check it, and that slurmrestd is "
+                              f"running")
         if code == 502:
             return FetchError(f"slurmrestd cannot reach slurmctld (502 for {path}: "
                               f"{detail}): check that slurmctld is running")

@@ -4,8 +4,10 @@ The configuration model: a YAML file parsed into frozen attrs classes.
 ``parse(text, source)`` is pure (no file I/O) and explains every problem as one
 line naming the file, the key path (``jobs[1].dcgm.port``) and what is wrong.
 """
+import math
 import os
 import re
+from urllib.parse import urlsplit
 
 import attr
 import yaml
@@ -158,6 +160,8 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, kinds):
             what = "an integer" if integer else "a number"
             self.fail(path, f"must be {what}, got {_kind(value)}")
+        if not math.isfinite(value):
+            self.fail(path, f"must be a finite number, got {value!r}")
         if value < minimum or (maximum is not None and value > maximum):
             bound = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
             self.fail(path, f"must be {bound}, got {value!r}")
@@ -178,6 +182,8 @@ class _Reader:
     def path(self, value, path):
         """A file path; a relative one is taken from the config file's directory."""
         value = self.string(value, path)
+        if "\0" in value:
+            self.fail(path, "must not contain a NUL character")
         return os.path.normpath(os.path.join(self.base_dir, os.path.expanduser(value)))
 
     def string_map(self, value, path, key_pattern=None, key_rule=""):
@@ -225,9 +231,31 @@ def check_url(reader, value, path):
     if value.startswith("file:"):
         return "file:" + reader.path(value[len("file:"):], path)
     if re.match(r"https?://[^/\s]+", value):
-        return value.rstrip("/")
+        return _check_http_url(reader, value, path).rstrip("/")
     reader.fail(path, f"must be http://HOST:PORT, https://HOST:PORT, unix:/PATH "
                       f"or file:/PATH, got {value!r}")
+
+
+def _check_http_url(reader, value, path):
+    """An http(s) URL the client can use as it is: host, port, no query or secrets."""
+    if re.search(r"[\s\x00-\x1f\x7f]", value):
+        reader.fail(path, f"must not contain spaces or control characters, got {value!r}")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as error:
+        reader.fail(path, f"is not a valid URL ({error}), got {value!r}")
+    if parts.username is not None or parts.password is not None:
+        # It would show in every log line that names slurmrestd.
+        reader.fail(path, "must not hold credentials; use slurmrestd.user and token_file")
+    if not parts.hostname:
+        reader.fail(path, f"has no host name, got {value!r}")
+    if port == 0:
+        reader.fail(path, f"port must be from 1 to 65535, got {value!r}")
+    if parts.query or parts.fragment or value.endswith(("?", "#")):
+        reader.fail(path, f"must not have a query or fragment (slurm-sd adds "
+                          f"/slurm/VERSION/nodes/), got {value!r}")
+    return value
 
 
 def check_api_version(reader, value, path):
@@ -393,9 +421,10 @@ def parse(text, source="<string>"):
     if document.get("interval") is not None:
         kwargs["interval"] = reader.number(document["interval"], "interval", 1)
     if document.get("cluster_name") is not None:
-        kwargs["cluster_name"] = reader.string(str(document["cluster_name"])
-                                               if isinstance(document["cluster_name"], int)
-                                               else document["cluster_name"], "cluster_name")
+        cluster_name = document["cluster_name"]
+        if isinstance(cluster_name, int) and not isinstance(cluster_name, bool):
+            cluster_name = str(cluster_name)
+        kwargs["cluster_name"] = reader.string(cluster_name, "cluster_name")
     if document.get("listen") is not None:
         kwargs["listen"] = reader.string(document["listen"], "listen")
     if document.get("target_address") is not None:

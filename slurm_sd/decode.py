@@ -96,6 +96,9 @@ def parse_body(body):
             raise BadResponse(
                 f"slurmrestd answered with a body that is not JSON (not UTF-8: "
                 f"{error.reason} at byte {error.start})") from None
+    if not text.strip():
+        raise BadResponse("slurmrestd answered with a body that is not JSON "
+                          "(an empty body)")
     try:
         return json.loads(text)
     except RecursionError:
@@ -103,6 +106,9 @@ def parse_body(body):
                           "(nested too deeply)") from None
     except ValueError as error:
         # JSONDecodeError, and the int-digits limit of Python 3.11+.
+        if text[:100].lstrip().startswith("<"):
+            raise BadResponse("slurmrestd answered with a body that is not JSON (an HTML "
+                              "or XML page: does slurmrestd.url point at slurmrestd?)") from None
         raise BadResponse(f"slurmrestd answered with a body that is not JSON "
                           f"({_clip(str(error))})") from None
 
@@ -187,6 +193,10 @@ def build_node_list(raw_nodes, cluster_name):
 
     The first node of each name is kept; unusable and repeated entries are
     counted in ``skipped``.
+
+    :raises BadResponse: when there are entries but none is usable: that is
+        an answer we cannot read (a renamed field?), not an empty cluster, and
+        serving it would drop every target.
     """
     nodes = []
     seen = set()
@@ -198,6 +208,9 @@ def build_node_list(raw_nodes, cluster_name):
             continue
         seen.add(node.name)
         nodes.append(node)
+    if skipped and not nodes:
+        raise BadResponse(f"slurmrestd listed {skipped} nodes but none has a usable "
+                          f"name (is this an API version slurm-sd does not know?)")
     return NodeList(nodes=tuple(nodes), cluster_name=cluster_name, skipped=skipped)
 
 

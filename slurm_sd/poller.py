@@ -141,8 +141,13 @@ class Poller:
         kept = ("no data yet, /targets answers 503" if age is None
                 else f"still serving the data from {age:.0f} s ago")
         if failure.check(SlurmSDError):
+            reason = str(failure.value)
+            redact = getattr(self.source, "redact", None)
+            if redact is not None:
+                # Defence in depth: an error body that echoes the token.
+                reason = redact(reason)
             self.log.error("poll failed: {reason}; {kept}; next try in {delay:g} s",
-                           reason=str(failure.value), kept=kept, delay=delay)
+                           reason=reason, kept=kept, delay=delay)
             kind = type(failure.value).__name__
         else:
             self.log.failure("poll failed unexpectedly; {kept}; next try in {delay:g} s",

@@ -22,8 +22,14 @@ class Snapshot:
 
 
 def _encode(groups):
-    """Compact UTF-8 JSON for a list of groups."""
-    return json.dumps(groups, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """
+    Compact UTF-8 JSON for a list of groups.
+
+    A lone surrogate (JSON may carry one as a ``\\ud800`` escape) cannot be
+    UTF-8; it becomes ``?`` rather than failing every poll.
+    """
+    return json.dumps(groups, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8", "replace")
 
 
 def render(groups_by_job, node_count, skipped=0, cluster_name=""):

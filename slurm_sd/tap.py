@@ -13,6 +13,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
+from slurm_sd.auth import SecretFileError, protect
 from slurm_sd.cache import TargetCache
 from slurm_sd.client import make_source
 from slurm_sd.config import OVERRIDES, ConfigError, load
@@ -108,13 +109,19 @@ def build_service(reactor, config, environ=None, load_config=None, signals=signa
     poller = Poller(reactor, make_source(reactor, config, environ), process, cache, config,
                     observer=metrics)
     root = make_root(cache, poller, extra={b"metrics": MetricsResource(metrics.registry)})
+    try:
+        root = protect(root, poller)   # http_auth
+    except SecretFileError as error:
+        raise SystemExit(f"slurm-sd: {config.source}: {error}")
     site = QuietSite(root, access_log=config.logging.access_log,
                      count_request=metrics.count_request)
     try:
         endpoint = serverFromString(reactor, config.listen)
-    except (ValueError, TypeError, KeyError) as error:
+    except Exception as error:
+        # Also OSError and OpenSSL errors: ssl: reads its key and certificate here.
+        reason = " ".join(str(error).split()) or type(error).__name__
         raise SystemExit(f"slurm-sd: {config.source}: listen: bad endpoint "
-                         f"{config.listen!r}: {error}")
+                         f"{config.listen!r}: {reason}")
     top = MultiService()
     PollerService(poller).setServiceParent(top)
     ListeningService(reactor, config.listen, endpoint, site).setServiceParent(top)

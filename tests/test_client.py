@@ -1,9 +1,10 @@
 """Tests for slurm_sd.client: the fetch step."""
+import errno
 import os
 
 from treq.testing import StubTreq
 from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint
-from twisted.internet.error import ConnectionRefusedError
+from twisted.internet.error import ConnectError, ConnectionRefusedError
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
@@ -168,6 +169,14 @@ class FetchErrorTests(SynchronousTestCase):
         self.assertIn("cannot reach slurmctld", message)
         self.assertIn("Unable to contact slurm controller", message)
 
+    def test_proxy_html_502(self):
+        """A 502 HTML page from a proxy names the page, not slurmctld."""
+        message = self.fail_with(502, b"<html><head><title>502 Bad Gateway</title></head>"
+                                      b"<body>nginx</body></html>")
+        self.assertIn("(a proxy?) answered 502", message)
+        self.assertIn("an HTML page: 502 Bad Gateway", message)
+        self.assertNotIn("slurmctld", message)
+
     def test_500_without_token(self):
         """A 500 with no token suggests slurmctld; 22.05 sends it when slurmctld is down."""
         message = self.fail_with(*http_body("slurm-22.05-v0.0.38-nodes-slurmctld-down.http"))
@@ -222,6 +231,19 @@ class ConnectionFailureTests(SynchronousTestCase):
         factory.clientConnectionFailed(None, Failure(ConnectionRefusedError("refused")))
         failure = self.failureResultOf(d, FetchError)
         self.assertIn("cannot connect to slurmrestd at unix:/run/slurmrestd.sock", str(failure.value))
+
+    def test_refused_errno_named(self):
+        """The reactor's errno-only connect errors are spelled out, not shown as a number."""
+        reactor = MemoryReactorClock()
+        config = SlurmrestdConfig(url="unix:/run/slurmrestd.sock", api_version="v0.0.38")
+        client = SlurmrestdClient(reactor, make_http_client(reactor, config.url), config, {})
+        d = client.fetch_nodes()
+        [(_, factory, _, _)] = reactor.unixClients
+        factory.clientConnectionFailed(
+            None, Failure(ConnectError(errno.ENOENT, "No such file or directory")))
+        failure = self.failureResultOf(d, FetchError)
+        self.assertIn("cannot connect to slurmrestd at unix:/run/slurmrestd.sock: No such "
+                      "file or directory (is slurmrestd running", str(failure.value))
 
     def test_endpoint_factory(self):
         """Sockets get a UNIX endpoint; http and https URLs a TCP (TLS) one."""

@@ -368,6 +368,12 @@ class NodeListTests(SynchronousTestCase):
         self.assertEqual([n.name for n in nodes.nodes], ["ok"])
         self.assertEqual(nodes.skipped, 4)
 
+    def test_all_unusable_refused(self):
+        """Entries of which none is usable are a bad answer, not an empty cluster."""
+        error = self.assertRaises(BadResponse, decode_nodes,
+                                  body([{"name": ""}, "x", {"node_name": "a"}]))
+        self.assertIn("listed 3 nodes but none has a usable name", str(error))
+
     def test_order_kept(self):
         """Nodes stay in the order slurmrestd sent them."""
         names = ["z9", "a1", "m5"]
@@ -421,9 +427,17 @@ class BadResponseTests(SynchronousTestCase):
         self.assertTrue(issubclass(BadResponse, SlurmSDError))
 
     def test_empty_body(self):
-        """An empty body is reported as not JSON."""
+        """An empty body is reported as not JSON, saying that it is empty."""
         self.assertBad(b"", "slurmrestd answered with a body that is not JSON "
-                            "(Expecting value: line 1 column 1 (char 0))")
+                            "(an empty body)")
+        self.assertBad(b" \r\n", "slurmrestd answered with a body that is not JSON "
+                                "(an empty body)")
+
+    def test_html_page(self):
+        """An HTML page (a proxy's or a portal's) is named as such, with the fix."""
+        self.assertBad(b"\n  <!DOCTYPE html><html><title>Sign in</title></html>",
+                       "slurmrestd answered with a body that is not JSON (an HTML or "
+                       "XML page: does slurmrestd.url point at slurmrestd?)")
 
     def test_text_plain(self):
         """slurmrestd's text/plain 401 body is reported as not JSON."""

@@ -1,0 +1,281 @@
+"""
+Security tests on the real reactor: TLS listening with a self-signed
+certificate made here, HTTP auth over it, and a search for the secrets in
+everything the daemon says while it polls a stand-in slurmrestd through
+success and every failure.
+"""
+import base64
+import datetime
+import ipaddress
+import json
+import os
+import shutil
+import tempfile
+import uuid
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from treq.client import HTTPClient
+from twisted.internet import defer, reactor
+from twisted.internet.endpoints import UNIXServerEndpoint
+from twisted.internet.ssl import Certificate
+from twisted.logger import formatEvent, globalLogPublisher
+from twisted.trial.unittest import TestCase
+from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool
+
+from slurm_sd import poller as poller_module
+from slurm_sd.config import apply_overrides, parse
+from slurm_sd.tap import build_service
+from tests.fakes import SAMPLES, fixture
+from tests.standin import (
+    ERROR_511, BreakOff, Flood, Reply, Silent, StandIn, captured, response)
+from tests.test_faults import deadline, wait_until
+
+NODES = fixture("slurm-22.05-v0.0.38-nodes.json")
+
+
+def self_signed(directory):
+    """A key and self-signed certificate for localhost and 127.0.0.1; their paths and PEM."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    key_path = os.path.join(directory, "key.pem")
+    cert_path = os.path.join(directory, "cert.pem")
+    with open(key_path, "wb") as handle:
+        handle.write(key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    os.chmod(key_path, 0o600)
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    with open(cert_path, "wb") as handle:
+        handle.write(cert_pem)
+    return key_path, cert_path, cert_pem
+
+
+def write_secret(directory, name, content):
+    """A secret file, mode 0600."""
+    path = os.path.join(directory, name)
+    with open(path, "w") as handle:
+        handle.write(content + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+class DaemonTestCase(TestCase):
+    """The whole daemon from build_service, on the real reactor."""
+
+    timeout = 60
+
+    def setUp(self):
+        """A private temp dir (short, for UNIX socket paths)."""
+        self.dir = tempfile.mkdtemp(prefix="sd-sec-")
+        self.addCleanup(shutil.rmtree, self.dir)
+
+    @defer.inlineCallbacks
+    def start(self, text, environ=None, overrides=None):
+        """Build and start the daemon for config ``text``; return its port number."""
+        config = parse(text, os.path.join(self.dir, "config.yaml"))
+        config = apply_overrides(config, overrides or {})
+        service = build_service(reactor, config, environ=environ or {})
+        service.startService()
+        self.addCleanup(service.stopService)
+        [listening] = [s for s in service if hasattr(s, "_waitingForPort")]
+        listening_now = defer.Deferred()
+
+        def listening_at(port):
+            listening_now.callback(port)
+            return port   # the service needs it again to stop listening
+        listening._waitingForPort.addCallback(listening_at)
+        port = yield deadline(listening_now)
+        self.service = service
+        return port.getHost().port
+
+    def client(self, trust=None):
+        """A treq client with a pool that keeps no connection open."""
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        policy = BrowserLikePolicyForHTTPS(trustRoot=trust) if trust else \
+            BrowserLikePolicyForHTTPS()
+        return HTTPClient(Agent(reactor, contextFactory=policy, pool=pool))
+
+    @defer.inlineCallbacks
+    def fetch(self, http, method, url, headers=None):
+        """``(code, raw headers, body)`` of one request, within the deadline."""
+        response = yield deadline(http.request(method, url, headers=headers))
+        body = yield deadline(response.content())
+        return response.code, list(response.headers.getAllRawHeaders()), body
+
+
+class TLSTests(DaemonTestCase):
+    """``listen: ssl:...`` with a certificate and key, and http_auth over it."""
+
+    @defer.inlineCallbacks
+    def test_https_with_bearer_token(self):
+        """Over TLS, /targets needs the bearer token; health checks do not."""
+        key, cert, cert_pem = self_signed(self.dir)
+        token = write_secret(self.dir, "token", "tls-test-token")
+        port = yield self.start(
+            f"slurmrestd: {{url: 'file:{SAMPLES}/slurm-22.05-v0.0.38-nodes.json'}}\n"
+            f"listen: 'ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}'\n"
+            f"http_auth: {{bearer_token_file: {token}}}\n"
+            f"jobs: [{{node: {{port: 9100}}}}]\n")
+        yield deadline(wait_until(lambda: self.service.cache.snapshot is not None))
+        http = self.client(Certificate.loadPEM(cert_pem))
+        base = f"https://127.0.0.1:{port}"
+        code, _, body = yield self.fetch(http, "GET", base + "/targets?prom_job=node",
+                                         {b"authorization": [b"Bearer tls-test-token"]})
+        self.assertEqual(code, 200)
+        self.assertIn("127.0.0.1:9100", json.loads(body)[0]["targets"])
+        code, headers, _ = yield self.fetch(http, "GET", base + "/targets?prom_job=node")
+        self.assertEqual(code, 401)
+        self.assertIn((b"WWW-Authenticate", [b'Bearer realm="slurm-sd"']), headers)
+        code, _, _ = yield self.fetch(http, "GET", base + "/-/healthy")
+        self.assertEqual(code, 200)
+
+    @defer.inlineCallbacks
+    def test_certificate_is_the_one_configured(self):
+        """A client that does not trust the certificate cannot talk to the daemon."""
+        key, cert, _ = self_signed(self.dir)
+        port = yield self.start(
+            f"slurmrestd: {{url: 'file:{SAMPLES}/slurm-22.05-v0.0.38-nodes.json'}}\n"
+            f"listen: 'ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}'\n"
+            f"jobs: [{{node: {{port: 9100}}}}]\n")
+        other = self_signed(tempfile.mkdtemp(prefix="sd-other-", dir=self.dir))[2]
+        http = self.client(Certificate.loadPEM(other))
+        d = http.get(f"https://127.0.0.1:{port}/-/healthy")
+        yield self.assertFailure(deadline(d), Exception)
+
+
+class SecretLeakTests(DaemonTestCase):
+    """The token and the HTTP credentials never show in logs, HTTP bodies or metrics."""
+
+    @defer.inlineCallbacks
+    def run_through_everything(self, auth_yaml, good_auth, wrong_auth, secrets, slurm_extra,
+                               overrides=None):
+        """
+        Poll a stand-in slurmrestd through success and every failure; after
+        each poll ask every kind of HTTP question; search all of it for
+        ``secrets``.
+        """
+        self.patch(poller_module, "RETRY_BASE", 3600)   # the test drives the polls
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        socket = os.path.join(self.dir, "slurmrestd.sock")
+        standin = StandIn(reactor)
+        self.addCleanup(standin.stop)
+        yield standin.listen(UNIXServerEndpoint(reactor, socket))
+        jwt = secrets[0]
+        port = yield self.start(
+            f"slurmrestd: {{url: 'unix:{socket}', api_version: v0.0.38, user: slurmrest, "
+            f"timeout: 0.5, max_response_bytes: 65536{slurm_extra}}}\n"
+            f"interval: 3600\nlisten: 'tcp:0:interface=127.0.0.1'\n{auth_yaml}\n"
+            f"jobs: [{{node: {{port: 9100}}}}]\n", overrides=overrides)
+        poller = self.service.poller
+        seen = []
+        http = self.client()
+        base = f"http://127.0.0.1:{port}"
+
+        @defer.inlineCallbacks
+        def ask_everything():
+            for method, path, headers in [
+                    ("GET", "/targets?prom_job=node", good_auth),
+                    ("GET", "/targets", good_auth),
+                    ("GET", "/targets?prom_job=node", {}),
+                    ("GET", "/targets?prom_job=node", wrong_auth),
+                    ("GET", "/targets?prom_job=nope", good_auth),
+                    ("GET", "/targets?prom_job=a&prom_job=b", good_auth),
+                    ("POST", "/targets?prom_job=node", good_auth),
+                    ("GET", "/nope", good_auth),
+                    ("GET", "/metrics", good_auth),
+                    ("GET", "/-/ready", {}),
+                    ("GET", "/-/healthy", {})]:
+                seen.append((yield self.fetch(http, method, base + path, headers)))
+
+        # Before the first poll is done, and then after each answer below.
+        yield ask_everything()
+        echo = f"token {jwt} is not valid"
+        answers = [
+            (None, Reply(response(200, NODES))),
+            (None, Silent()),
+            (None, Reply(captured("slurm-22.05-v0.0.38-nodes-no-auth-headers.http"))),
+            (["v0.0.40"], Reply(captured("slurm-22.05-wrong-version-v0.0.39-nodes.http"))),
+            (None, Reply(captured("slurm-22.05-v0.0.38-nodes-bad-token-signature.http"))),
+            (None, Reply(captured("slurm-24.11-v0.0.40-nodes-slurmctld-down.http"))),
+            (None, Reply(response(511, ERROR_511))),
+            (None, Reply(response(502, b"<html><title>502 Bad Gateway</title></html>",
+                                  b"text/html"))),
+            (None, Reply(response(200, NODES[:100]))),
+            (None, Reply(response(200, b"\xff\xfe"))),
+            (None, Reply(response(200, b""))),
+            (None, Flood()),
+            (None, BreakOff(response(200, NODES), 300)),
+            # Answers that echo the token back: it must still not be logged.
+            (None, Reply(response(500, json.dumps({"errors": [{"error": echo}]}).encode()))),
+            (None, Reply(response(200, json.dumps({"errors": [{"error": echo}],
+                                                   "nodes": []}).encode()))),
+            (None, Reply(response(502, f"<title>{echo}</title>".encode(), b"text/html"))),
+            (None, Reply(response(400, echo.encode(), b"text/plain"))),
+            (None, Reply(response(200, NODES))),
+        ]
+        yield deadline(wait_until(lambda: poller._running is None))
+        for versions, answer in answers:
+            standin.versions = versions or ["v0.0.38"]
+            standin.nodes = answer
+            yield deadline(poller.poll())
+            yield ask_everything()
+        # The token really was sent, so the search below means something.
+        self.assertIn(jwt, {headers.get("x-slurm-user-token")
+                            for _, headers in standin.requests})
+        self.assertGreaterEqual(sum(1 for code, _, _ in seen if code == 401), len(answers))
+        self.assertTrue(any(code == 200 for code, _, _ in seen))
+
+        logged = []
+        for event in events:
+            logged.append(formatEvent(event))
+            logged.append(repr(event))
+            if "log_failure" in event:
+                logged.append(event["log_failure"].getTraceback())
+        self.assertGreater(len([e for e in events if "poll failed" in formatEvent(e)]),
+                           len(answers) - 3)
+        answered = [repr(headers) + body.decode("latin-1") for _, headers, body in seen]
+        for secret in secrets:
+            for text in logged:
+                self.assertNotIn(secret, text)
+            for text in answered:
+                self.assertNotIn(secret, text)
+
+    def test_bearer_and_token_file(self):
+        """With a bearer token for HTTP and a JWT in token_file, neither leaks anywhere."""
+        jwt = "eyJhbGciOiJIUzI1NiJ9.LEAKCHECK-" + uuid.uuid4().hex
+        bearer = "LEAKCHECK-bearer-" + uuid.uuid4().hex
+        token_file = write_secret(self.dir, "jwt", jwt)
+        bearer_file = write_secret(self.dir, "bearer", bearer)
+        return self.run_through_everything(
+            f"http_auth: {{bearer_token_file: {bearer_file}}}",
+            {b"authorization": [b"Bearer " + bearer.encode()]},
+            {b"authorization": [b"Bearer " + bearer[:-1].encode()]},
+            [jwt, bearer], f", token_file: {token_file}")
+
+    def test_basic_and_token_option(self):
+        """With basic auth and a --token, neither the password nor the JWT leaks anywhere."""
+        jwt = "eyJhbGciOiJIUzI1NiJ9.LEAKCHECK-" + uuid.uuid4().hex
+        password = "LEAKCHECK-password-" + uuid.uuid4().hex
+        password_file = write_secret(self.dir, "password", password)
+        credentials = base64.b64encode(f"prometheus:{password}".encode())
+        wrong = base64.b64encode(f"prometheus:{password[:-1]}".encode())
+        return self.run_through_everything(
+            f"http_auth: {{username: prometheus, password_file: {password_file}}}",
+            {b"authorization": [b"Basic " + credentials]},
+            {b"authorization": [b"Basic " + wrong]},
+            [jwt, password, credentials.decode()], "", overrides={"token": jwt})
