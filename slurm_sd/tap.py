@@ -15,7 +15,7 @@ from twisted.python import usage
 from slurm_sd.cache import TargetCache
 from slurm_sd.client import make_source
 from slurm_sd.config import OVERRIDES, ConfigError, load
-from slurm_sd.pipeline import process
+from slurm_sd.pipeline import make_process
 from slurm_sd.poller import Poller, PollerService
 from slurm_sd.web import QuietSite, make_root
 
@@ -71,7 +71,8 @@ def build_service(reactor, config, environ=None):
     for warning in config.warnings:
         log.warn("{warning}", warning=warning)
     cache = TargetCache(reactor)
-    poller = Poller(reactor, make_source(reactor, config, environ), process, cache, config)
+    poller = Poller(reactor, make_source(reactor, config, environ), make_process(reactor),
+                    cache, config)
     site = QuietSite(make_root(cache, poller), access_log=config.logging.access_log)
     try:
         endpoint = serverFromString(reactor, config.listen)
