@@ -22,6 +22,7 @@ from zope.interface import implementer
 from slurm_sd.decode import describe_errors
 from slurm_sd.errors import SlurmSDError
 from slurm_sd.secretfiles import ModeWarner
+from slurm_sd.spool import Spool, take_bytes
 
 #: The API versions whose node lists we can convert, oldest first.
 SUPPORTED_VERSIONS = tuple(f"v0.0.{minor}" for minor in range(37, 46))
@@ -132,34 +133,40 @@ def read_token(config, environ, opener=open):
 
 
 class _LimitedCollector(Protocol):
-    """Collects a response body, giving up past ``limit`` bytes."""
+    """
+    Collects a response body, giving up past ``limit`` bytes.
+
+    Chunks go to a :class:`~slurm_sd.spool.Spool`: a big body is written to an
+    unnamed temporary file as it arrives, never joined in memory.
+    """
 
     def __init__(self, finished, limit, describe):
         self._finished = finished
         self._limit = limit
         self._describe = describe
-        self._chunks = []
-        self._size = 0
+        self._spool = Spool()
 
     def dataReceived(self, data):
         """Keep ``data`` unless the body grew past the limit."""
         if self._finished.called:
             return
-        self._size += len(data)
-        if self._size > self._limit:
-            self._chunks = []
+        if self._spool.size + len(data) > self._limit:
+            size = self._spool.size + len(data)
+            self._spool.discard()
             self.transport.stopProducing()
-            self._finished.errback(ResponseTooLarge(self._describe(self._size)))
+            self._finished.errback(ResponseTooLarge(self._describe(size)))
             return
-        self._chunks.append(data)
+        self._spool.write(data)
 
     def connectionLost(self, reason):
         """Hand over the body, or say why it ended early."""
         if self._finished.called:
+            self._spool.discard()
             return
         if reason.check(ResponseDone, PotentialDataLoss):
-            self._finished.callback(b"".join(self._chunks))
+            self._finished.callback(self._spool.finish())
         else:
+            self._spool.discard()
             self._finished.errback(reason)
 
 
@@ -169,6 +176,9 @@ def collect_body(response, limit, describe):
 
     A Content-Length over the limit is refused without reading the body.
     Cancelling the result closes the connection.
+
+    :return: a Deferred firing with the body: ``bytes``, or for a big body a
+        :class:`~slurm_sd.spool.SpooledBody` that the caller must close.
     """
     if response.length is not UNKNOWN_LENGTH and response.length > limit:
         response.deliverBody(_Discard())
@@ -279,8 +289,9 @@ class SlurmrestdClient:
 
     def _get(self, path, headers):
         """GET ``path``; connection failures become one-line FetchErrors."""
+        # unbuffered: treq would otherwise keep a copy of every body in memory.
         d = self._http.get(self._base + path, headers=headers, reactor=self._reactor,
-                           timeout=self._config.timeout)
+                           timeout=self._config.timeout, unbuffered=True)
         d.addErrback(self._connection_failed)
         return d
 
@@ -314,7 +325,7 @@ class SlurmrestdClient:
         """
         headers = self._headers() if headers is None else headers
         response = yield self._get("/openapi/v3", headers)
-        body = yield self._read(response, "/openapi/v3")
+        body = yield self._read_bytes(response, "/openapi/v3")
         if response.code != 200:
             raise self._status_error(response.code, body, "/openapi/v3")
         offered = self._offered(body)
@@ -335,8 +346,15 @@ class SlurmrestdClient:
         except ValueError:
             return []
 
+    def _read_bytes(self, response, path):
+        """:meth:`_read`, always as bytes (for small answers: errors, /openapi/v3)."""
+        return self._read(response, path).addCallback(take_bytes)
+
     def _read(self, response, path):
-        """The body of ``response``, refused past ``max_response_bytes``."""
+        """
+        The body of ``response``, refused past ``max_response_bytes``: bytes, or
+        a :class:`~slurm_sd.spool.SpooledBody` when it is big.
+        """
         limit = self._config.max_response_bytes
 
         def describe(size):
@@ -384,7 +402,8 @@ class SlurmrestdClient:
     @defer.inlineCallbacks
     def fetch_nodes(self):
         """
-        The raw ``/nodes/`` body, as bytes; the whole poll is bounded by
+        The raw ``/nodes/`` body: bytes, or a :class:`~slurm_sd.spool.SpooledBody`
+        (which the caller closes) when it is big; the whole poll is bounded by
         ``slurmrestd.timeout``.
 
         :raises FetchError: on any failure, with a one-line message.
@@ -411,12 +430,12 @@ class SlurmrestdClient:
         path = f"/slurm/{self._version}/nodes/"
         response = yield self._get(path, headers)
         if response.code == 404:
-            yield self._read(response, path)
+            yield self._read_bytes(response, path)
             raise (yield self._not_found(path))
-        body = yield self._read(response, path)
         if response.code != 200:
+            body = yield self._read_bytes(response, path)
             raise self._status_error(response.code, body, path)
-        return body
+        return (yield self._read(response, path))
 
     @defer.inlineCallbacks
     def _not_found(self, path):
@@ -425,7 +444,7 @@ class SlurmrestdClient:
             self._version = None    # rediscover on the next poll
         try:
             response = yield self._get("/openapi/v3", self._headers())
-            body = yield self._read(response, "/openapi/v3")
+            body = yield self._read_bytes(response, "/openapi/v3")
             offered = ", ".join(self._offered(body)) if response.code == 200 else ""
         except FetchError:
             offered = ""

@@ -187,22 +187,26 @@ def _cluster_name(meta):
     return ""
 
 
-def build_node_list(raw_nodes, cluster_name):
+def build_node_list(raw_nodes, cluster_name, normalize=None):
     """
     Normalise raw node entries into a :class:`NodeList`.
 
     The first node of each name is kept; unusable and repeated entries are
     counted in ``skipped``.
 
+    :param raw_nodes: an iterable of raw entries.
+    :param normalize: turns one entry into a :class:`Node` or None;
+        :func:`normalize_node` (for parsed JSON objects) by default.
     :raises BadResponse: when there are entries but none is usable: that is
         an answer we cannot read (a renamed field?), not an empty cluster, and
         serving it would drop every target.
     """
+    normalize = normalize_node if normalize is None else normalize
     nodes = []
     seen = set()
     skipped = 0
     for raw in raw_nodes:
-        node = normalize_node(raw)
+        node = normalize(raw)
         if node is None or node.name in seen:
             skipped += 1
             continue
@@ -224,28 +228,34 @@ def normalize_node(raw):
     if not isinstance(raw, dict):
         return None
     get = raw.get
-    name = get("name")
+    return node_from_fields(
+        get("name"), get("hostname"), get("address"), get("partitions"), get("state"),
+        get("state_flags"), get("architecture"), get("features"), get("active_features"),
+        get("gres"), get("reason"))
+
+
+def node_from_fields(name, hostname, address, partitions, state, state_flags,
+                     architecture, features, active_features, gres, reason):
+    """
+    :func:`normalize_node` for a node whose fields were taken out already (any
+    JSON value, or None when missing); :mod:`slurm_sd.fastdecode` uses it.
+    """
     if not isinstance(name, str):
         return None
     name = name.strip()
     if not name:
         return None
-    state, flags = _state(get("state"), get("state_flags"))
-    hostname = get("hostname")
-    address = get("address")
-    architecture = get("architecture")
-    gres = get("gres")
-    reason = get("reason")
+    state, flags = _state(state, state_flags)
     return Node(
         name,
         hostname if isinstance(hostname, str) else "",
         address if isinstance(address, str) else "",
-        _names(get("partitions")),
+        _names(partitions),
         state,
         flags,
         architecture if isinstance(architecture, str) else "",
-        _names(get("features")),
-        _names(get("active_features")),
+        _names(features),
+        _names(active_features),
         gres if isinstance(gres, str) else "",
         reason if isinstance(reason, str) else "",
     )

@@ -1,30 +1,222 @@
 """
 The step between fetch and cache: decode, convert and render a node list.
 
-The poller only ever calls :func:`process`, so where this work runs (here, on
-the reactor thread, or in another process) is a change to this module alone.
+The poller only ever calls a ``process(body, config) -> Deferred[Snapshot]``; where the
+work runs is decided here alone:
+
+- :func:`process` does it in this process, synchronously (tests, ``slurm-sd dump``);
+- :class:`WorkerPipeline` does it in a child process, one per poll
+  (:mod:`slurm_sd.worker`), which is what the daemon uses: decoding 100,000 nodes
+  takes about a second of CPU, and on the reactor thread that would stall every
+  ``/targets`` request for as long (a thread would not help: the GIL).
+
+``body`` is what the fetch step gives: ``bytes``, or a
+:class:`~slurm_sd.spool.SpooledBody` (a big body in an unnamed temporary file), which
+the process step closes when it is done with it.
 """
-from twisted.internet import defer
+import os
+import pickle
+import sys
+import tempfile
 
-from slurm_sd.convert import convert
-from slurm_sd.decode import decode_nodes
-from slurm_sd.render import render
+import attr
+from twisted.internet import defer, error as net_error
+from twisted.internet.interfaces import IReactorProcess
+from twisted.internet.protocol import ProcessProtocol
+from twisted.logger import Logger
+
+import slurm_sd
+from slurm_sd.errors import BadResponse, SlurmSDError
+from slurm_sd.spool import SpooledBody
+from slurm_sd.worker import BODY_FD, RESULT_FD, build_snapshot
+
+__all__ = ["build_snapshot", "process", "make_process", "WorkerPipeline", "WorkerError"]
+
+#: How much of a worker's stdout/stderr is kept for the log.
+_MAX_REMARKS = 64 * 1024
 
 
-def build_snapshot(body, config):
-    """
-    Decode, convert and render ``body`` synchronously.
-
-    :param body: the raw ``/nodes/`` answer.
-    :param config: the :class:`~slurm_sd.config.Config` whose jobs to build.
-    :return: a :class:`~slurm_sd.render.Snapshot`.
-    :raises slurm_sd.errors.BadResponse: when the body is unusable.
-    """
-    node_list = decode_nodes(body)
-    return render(convert(node_list, config), node_count=len(node_list.nodes),
-                  skipped=node_list.skipped, cluster_name=node_list.cluster_name)
+class WorkerError(SlurmSDError):
+    """The worker process failed (a bug, a kill, a time-out); ``str()`` is one line."""
 
 
 def process(body, config):
-    """:func:`build_snapshot` as a Deferred, the shape the poller expects."""
-    return defer.maybeDeferred(build_snapshot, body, config)
+    """:func:`build_snapshot` in this process, as a Deferred; closes ``body``."""
+    try:
+        return defer.maybeDeferred(build_snapshot, body, config)
+    finally:
+        _close(body)
+
+
+def make_process(reactor):
+    """
+    The process step for the daemon: :class:`WorkerPipeline` when ``reactor`` can
+    start processes, else (``MemoryReactor`` in tests) :func:`process`.
+    """
+    if IReactorProcess.providedBy(reactor):
+        return WorkerPipeline(reactor).process
+    return process
+
+
+def _close(body):
+    """Close ``body`` if it is a file."""
+    if isinstance(body, SpooledBody):
+        body.close()
+
+
+class WorkerPipeline:
+    """
+    ``process(body, config)`` in a fresh ``python -m slurm_sd.worker`` per poll.
+
+    One process per poll, not a long-lived one: its memory (tens of MB at 100,000
+    nodes) goes back to the system at once when it exits, a crash or a leak cannot
+    outlive one poll, and start-up (under 0.1 s) is nothing next to the interval.
+
+    :param reactor: provides ``IReactorProcess`` and ``IReactorTime``.
+    :param executable: the Python to run the worker with.
+    """
+
+    log = Logger()
+
+    def __init__(self, reactor, executable=sys.executable):
+        self._reactor = reactor
+        self._executable = executable
+
+    def process(self, body, config):
+        """
+        Build the snapshot of ``body`` in a worker process; closes ``body``.
+
+        :return: a Deferred firing with the :class:`~slurm_sd.render.Snapshot`, or
+            failing with :class:`~slurm_sd.errors.BadResponse` (unusable body) or
+            :class:`WorkerError`; cancelling it kills the worker.
+        """
+        result_file = None
+        try:
+            result_file = tempfile.TemporaryFile()
+            body_file = body.file if isinstance(body, SpooledBody) else _to_file(body)
+            try:
+                protocol = self._spawn(body_file, result_file, config)
+            finally:
+                body_file.close()   # the child has its own descriptor
+        except OSError as e:
+            if result_file is not None:
+                result_file.close()
+            return defer.fail(WorkerError(f"cannot start the decode worker: {e}"))
+        finally:
+            _close(body)
+        return protocol.result
+
+    def _spawn(self, body_file, result_file, config):
+        """Start the worker; return its protocol."""
+        protocol = _WorkerProtocol(result_file, config.slurmrestd.timeout, self.log)
+        env = dict(os.environ)
+        # The child must import this very slurm_sd, wherever it was loaded from.
+        here = os.path.dirname(os.path.dirname(os.path.abspath(slurm_sd.__file__)))
+        env["PYTHONPATH"] = os.pathsep.join(
+            [here] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        self._reactor.spawnProcess(
+            protocol, self._executable, [self._executable, "-m", "slurm_sd.worker"],
+            env=env, childFDs={0: "w", 1: "r", 2: "r", BODY_FD: body_file.fileno(),
+                               RESULT_FD: result_file.fileno()})
+        # The token is not the worker's business.
+        config = attr.evolve(config, slurmrestd=attr.evolve(config.slurmrestd, token=None))
+        protocol.transport.write(pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL))
+        protocol.transport.closeStdin()
+        protocol.timeout = self._reactor.callLater(config.slurmrestd.timeout,
+                                                   protocol.time_out)
+        return protocol
+
+
+def _to_file(body):
+    """``body`` (bytes) in an unnamed temporary file."""
+    handle = tempfile.TemporaryFile()
+    handle.write(body)
+    handle.flush()
+    return handle
+
+
+class _WorkerProtocol(ProcessProtocol):
+    """Watches one worker and turns its end into the result."""
+
+    def __init__(self, result_file, limit, log):
+        self.result = defer.Deferred(self._cancel)
+        self.timeout = None
+        self._result_file = result_file
+        self._limit = limit
+        self._log = log
+        self._remarks = []
+        self._remarks_size = 0
+        self._timed_out = False
+
+    def childDataReceived(self, fd, data):
+        """stdout or stderr: remarks, kept up to a limit."""
+        if self._remarks_size < _MAX_REMARKS:
+            self._remarks.append(data)
+            self._remarks_size += len(data)
+
+    def time_out(self):
+        """The worker took too long: kill it."""
+        self.timeout = None
+        self._timed_out = True
+        self._kill()
+
+    def _cancel(self, d):
+        """The poll was cancelled: kill the worker."""
+        self._kill()
+
+    def _kill(self):
+        """SIGKILL the worker if it still runs."""
+        try:
+            self.transport.signalProcess("KILL")
+        except net_error.ProcessExitedAlready:
+            pass
+
+    def processEnded(self, reason):
+        """Fire the result: the snapshot, or why there is none."""
+        if self.timeout is not None and self.timeout.active():
+            self.timeout.cancel()
+        self.timeout = None
+        try:
+            self._ended(reason.value)
+        finally:
+            self._result_file.close()
+
+    def _ended(self, ended):
+        """:meth:`processEnded`, with the result file still open."""
+        remarks = b"".join(self._remarks).decode("utf-8", "replace").strip()
+        code = getattr(ended, "exitCode", None)
+        if code == 0:
+            for line in remarks.splitlines():
+                self._log.warn("decode worker: {line}", line=line)
+        elif remarks:
+            self._log.error("decode worker failed:\n{remarks}", remarks=remarks)
+        if self.result.called:
+            return
+        if self._timed_out:
+            self.result.errback(WorkerError(
+                f"the decode worker took longer than {self._limit:g} s "
+                f"(slurmrestd.timeout) and was killed"))
+            return
+        if code != 0:
+            last = remarks.splitlines()[-1] if remarks else "no message"
+            self.result.errback(WorkerError(
+                f"the decode worker failed ({_how(ended)}): {last}"))
+            return
+        try:
+            self._result_file.seek(0)
+            # Straight from the file: each body is copied once, into its bytes object.
+            kind, value = pickle.load(self._result_file)
+        except Exception as e:
+            self.result.errback(WorkerError(f"the decode worker's answer is unreadable: {e}"))
+            return
+        if kind == "ok":
+            self.result.callback(value)
+        else:
+            self.result.errback(BadResponse(value))
+
+
+def _how(ended):
+    """How a process ended, in a few words."""
+    if getattr(ended, "signal", None):
+        return f"killed by signal {ended.signal}"
+    return f"exit status {getattr(ended, 'exitCode', '?')}"

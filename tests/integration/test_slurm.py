@@ -53,6 +53,10 @@ class _DaemonAgainstCluster:
         self.addCleanup(self._stop_daemon)
         self.daemon.start(wait="data")
 
+    def config(self):
+        """The ``slurmrestd`` keys of the daemon's config (url, user, token_file)."""
+        raise NotImplementedError
+
     def _stop_daemon(self):
         status = self.daemon.stop()
         log = self.daemon.log_text()
