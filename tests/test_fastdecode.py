@@ -200,7 +200,7 @@ class OddBodyTests(FastDecodeTestMixin, SynchronousTestCase):
     def test_fallback_noted(self):
         """When the fast path gives up, ``note`` gets one line saying so."""
         notes = []
-        fastdecode.decode_bytes(b'{"nodes": [1]}', note=notes.append)
+        fastdecode.decode_bytes(b'{"nodes": [1, {"name": "n1"}]}', note=notes.append)
         self.assertEqual(len(notes), 1)
         self.assertIn("fast decoder gave up", notes[0])
         self.assertNotIn("\n", notes[0])

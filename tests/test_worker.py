@@ -84,7 +84,7 @@ class BuildTests(SynchronousTestCase):
     def test_run_notes_fallback(self):
         """A body the fast decoder gives up on is noted on stderr, one line."""
         with tempfile.TemporaryFile() as handle:
-            handle.write(b'{"nodes": [1]}')
+            handle.write(b'{"nodes": [1, {"name": "n1"}]}')
             handle.flush()
             out, err = io.BytesIO(), io.StringIO()
             worker.run(handle.fileno(), io.BytesIO(pickle.dumps(CONFIG)), out, err)
