@@ -11,7 +11,7 @@ work runs is decided here alone:
   ``/targets`` request for as long (a thread would not help: the GIL).
 
 ``body`` is what the fetch step gives: ``bytes``, or a
-:class:`~slurm_sd.spool.SpooledBody` (a big body in an unnamed temporary file), which
+:class:`~slurm_sd.spool.SpooledBody` (a big body in an open file), which
 the process step closes when it is done with it.
 """
 import json

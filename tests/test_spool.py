@@ -1,14 +1,12 @@
 """Tests for slurm_sd.spool and the fetch step's use of it: big bodies go to a file."""
-from treq.testing import StubTreq
-from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from slurm_sd.client import FileSource, ResponseTooLarge, SlurmrestdClient
-from slurm_sd.config import SlurmrestdConfig
+from slurm_sd.client import FileSource, ResponseTooLarge
 from slurm_sd.spool import SPOOL_OVER, Spool, SpooledBody, take_bytes
 from tests.fakes import FakeSlurmrestd
+from tests.test_client import make_client
 
 
 class SpoolTests(SynchronousTestCase):
@@ -65,13 +63,6 @@ class Chunked(Resource):
             request.write(self.chunk)
         request.finish()
         return NOT_DONE_YET
-
-
-def make_client(resource, **config):
-    """A SlurmrestdClient talking to ``resource`` in memory."""
-    config.setdefault("url", "http://127.0.0.1:6820")
-    config.setdefault("api_version", "v0.0.38")
-    return SlurmrestdClient(Clock(), StubTreq(resource), SlurmrestdConfig(**config), {})
 
 
 class FetchSpoolTests(SynchronousTestCase):
