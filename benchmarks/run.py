@@ -1,20 +1,27 @@
 """Benchmark the real daemon (``twistd -n slurm-sd``) against synthetic 1k-100k node clusters.
 
-    .venv/bin/python benchmarks/run.py [--sizes 1000,10000,100000] [--refreshes 4]
-                                       [--interval 6] [--poll-job node] [--gap-ms 0]
+    .venv/bin/python benchmarks/run.py [--sizes 1000,10000,100000] [--refreshes 3]
+                                       [--quiet-refreshes 3] [--interval 6]
 
 For each size: generate (or reuse) a v0.0.41 body (benchmarks/generate.py), time the floor
-(a bare msgspec decode of that body, benchmarks/floor.py, in fresh processes), serve the
-body from a stand-in slurmrestd on a UNIX socket (benchmarks/stand_in_slurmrestd.py), start
-the daemon on a free loopback port, poll ``/targets`` from a client process in a tight loop
-(benchmarks/client.py), and sample the RSS and CPU time of the daemon and all its
-descendants from /proc every 20 ms.
+(a bare msgspec decode of that body into Structs of the needed fields, benchmarks/floor.py,
+median of fresh processes), serve the body from a stand-in slurmrestd on a UNIX socket
+(benchmarks/stand_in_slurmrestd.py), start the daemon on a free loopback port, and sample
+the RSS and CPU time of the daemon and all its descendants from /proc every 20 ms.  Then:
 
-A refresh starts when the stand-in receives the nodes request and ends when the client
+- loaded phase: a client (benchmarks/client.py) polls ``/targets?prom_job=node`` in a
+  tight keep-alive loop through ``--refreshes`` refreshes: the latency figures
+  (p50/p99/max, corrected for coordinated omission) and the "loaded" refresh times;
+- quiet phase: a light client (20 ms between requests, ``prom_job=ipmi``) only watches
+  for the end of ``--quiet-refreshes`` more refreshes: the "quiet" refresh times, which
+  are compared with the floor (measured quiet as well).
+
+A refresh starts when the stand-in receives the nodes request and ends when a client
 first receives the data of that request (the stand-in puts a per-request cluster name in
 ``meta.slurm.cluster``; the config sets no ``cluster_name``, so the daemon serves it as
-``__meta_slurm_cluster``).  Prints a reST table and the goals (PASS/FAIL), and writes
-``benchmarks/out/results.json`` and ``benchmarks/out/results.rst``.
+``__meta_slurm_cluster``).  Prints a reST table and the goals (PASS/FAIL; exit status 1
+if any fails), and writes benchmarks/out/results.json and results.rst; client samples,
+the daemon's log and /proc traces stay in benchmarks/out/ for inspection.
 """
 import argparse
 import http.client
@@ -233,12 +240,16 @@ class Sampler(threading.Thread):
 
 def machine():
     """Describe this machine."""
-    model = "?"
+    fields = {}
     with open("/proc/cpuinfo") as f:
         for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
+            if not line.strip():
                 break
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
+    model = "%s (family %s model %s%s)" % (
+        fields.get("model name", "?"), fields.get("cpu family", "?"), fields.get("model", "?"),
+        ", virtual machine" if "hypervisor" in fields.get("flags", "").split() else "")
     with open("/proc/meminfo") as f:
         mem_kb = int(f.readline().split()[1])
     import msgspec
@@ -648,7 +659,7 @@ def report(results, info, args):
     parts = [rst_table(header, rows), ""]
     detail = ("nodes", "floor RSS MB", "daemon peak MB", "worker peak MB",
               "refreshes loaded+quiet", "fetch s loaded/quiet", "in-refresh p99/max ms",
-              "requests", "bytes served node/dcgm/ipmi/all")
+              "requests", "serving CPU ms/request", "bytes served node/dcgm/ipmi/all")
     drows = []
     for r in results:
         served = r["served"]
@@ -661,6 +672,7 @@ def report(results, info, args):
             "%s / %s" % (_f(loaded["fetch_median"], "%.2f"), _f(quiet["fetch_median"], "%.2f")),
             "%.1f / %.1f" % (r["latency_refresh"]["p99_ms"], r["latency_refresh"]["max_ms"]),
             r["latency_raw"]["count"],
+            "%.2f" % (r["serving_cpu_per_request_s"]["loaded"] * 1e3),
             "/".join(str(served[k]["bytes"]) for k in ("node", "dcgm", "ipmi", "(all)")),
         ))
     parts += [rst_table(detail, drows), ""]

@@ -7,6 +7,7 @@ failed and how an operator fixes it. The token never appears in any message.
 import json
 import os
 import re
+import stat
 
 from treq.client import HTTPClient
 from twisted.internet import defer, error as net_error
@@ -22,7 +23,7 @@ from zope.interface import implementer
 from slurm_sd.decode import describe_errors
 from slurm_sd.errors import SlurmSDError
 from slurm_sd.secretfiles import ModeWarner
-from slurm_sd.spool import Spool, take_bytes
+from slurm_sd.spool import SPOOL_OVER, Spool, SpooledBody, take_bytes
 
 #: The API versions whose node lists we can convert, oldest first.
 SUPPORTED_VERSIONS = tuple(f"v0.0.{minor}" for minor in range(37, 46))
@@ -473,18 +474,36 @@ class FileSource:
         return f"file:{self._path}"
 
     def fetch_nodes(self):
-        """The file's bytes, as a Deferred."""
+        """
+        The file's bytes, as a Deferred; a big file is handed on open, as a
+        :class:`~slurm_sd.spool.SpooledBody`, not read into memory.
+        """
         try:
-            with self._opener(self._path, "rb") as handle:
-                body = handle.read(self._max_bytes + 1)
+            handle = self._opener(self._path, "rb")
+            size = _size_of(handle)
+            if size is not None and SPOOL_OVER < size <= self._max_bytes:
+                return defer.succeed(SpooledBody(handle, size))
+            with handle:
+                # A size known to be over the limit is refused unread.
+                too_big = size is not None and size > self._max_bytes
+                body = b"" if too_big else handle.read(self._max_bytes + 1)
         except OSError as e:
             return defer.fail(FetchError(f"cannot read the node list {self._path}: "
                                          f"{e.strerror}"))
-        if len(body) > self._max_bytes:
+        if too_big or len(body) > self._max_bytes:
             return defer.fail(ResponseTooLarge(
                 f"the node list {self._path} is larger than slurmrestd.max_response_bytes "
                 f"({self._max_bytes} bytes): raise max_response_bytes"))
         return defer.succeed(body)
+
+
+def _size_of(handle):
+    """The size of an open regular file, or None when it cannot be told."""
+    try:
+        info = os.fstat(handle.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 def make_source(reactor, config, environ=None):

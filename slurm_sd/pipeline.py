@@ -11,9 +11,10 @@ work runs is decided here alone:
   ``/targets`` request for as long (a thread would not help: the GIL).
 
 ``body`` is what the fetch step gives: ``bytes``, or a
-:class:`~slurm_sd.spool.SpooledBody` (a big body in an unnamed temporary file), which
+:class:`~slurm_sd.spool.SpooledBody` (a big body in an open file), which
 the process step closes when it is done with it.
 """
+import json
 import os
 import pickle
 import sys
@@ -25,12 +26,15 @@ from twisted.internet.interfaces import IReactorProcess
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 
-import slurm_sd
 from slurm_sd.errors import BadResponse, SlurmSDError
 from slurm_sd.spool import SpooledBody
 from slurm_sd.worker import BODY_FD, RESULT_FD, build_snapshot
 
 __all__ = ["build_snapshot", "process", "make_process", "WorkerPipeline", "WorkerError"]
+
+# The worker's command: ``python -c _BOOT SYS_PATH_AS_JSON``.
+_BOOT = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+         "from slurm_sd.worker import main; main()")
 
 #: How much of a worker's stdout/stderr is kept for the log.
 _MAX_REMARKS = 64 * 1024
@@ -66,7 +70,8 @@ def _close(body):
 
 class WorkerPipeline:
     """
-    ``process(body, config)`` in a fresh ``python -m slurm_sd.worker`` per poll.
+    ``process(body, config)`` in a fresh worker process
+    (:func:`slurm_sd.worker.main`) per poll.
 
     One process per poll, not a long-lived one: its memory (tens of MB at 100,000
     nodes) goes back to the system at once when it exits, a crash or a leak cannot
@@ -109,15 +114,13 @@ class WorkerPipeline:
     def _spawn(self, body_file, result_file, config):
         """Start the worker; return its protocol."""
         protocol = _WorkerProtocol(result_file, config.slurmrestd.timeout, self.log)
-        env = dict(os.environ)
-        # The child must import this very slurm_sd, wherever it was loaded from.
-        here = os.path.dirname(os.path.dirname(os.path.abspath(slurm_sd.__file__)))
-        env["PYTHONPATH"] = os.pathsep.join(
-            [here] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        # The child imports what this process would import: this very slurm_sd,
+        # wherever it was loaded from (a checkout, a virtualenv, site-packages).
         self._reactor.spawnProcess(
-            protocol, self._executable, [self._executable, "-m", "slurm_sd.worker"],
-            env=env, childFDs={0: "w", 1: "r", 2: "r", BODY_FD: body_file.fileno(),
-                               RESULT_FD: result_file.fileno()})
+            protocol, self._executable,
+            [self._executable, "-c", _BOOT, json.dumps(sys.path)], env=dict(os.environ),
+            childFDs={0: "w", 1: "r", 2: "r", BODY_FD: body_file.fileno(),
+                      RESULT_FD: result_file.fileno()})
         # The token is not the worker's business.
         config = attr.evolve(config, slurmrestd=attr.evolve(config.slurmrestd, token=None))
         protocol.transport.write(pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL))

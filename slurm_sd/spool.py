@@ -21,7 +21,8 @@ SPOOL_OVER = 1024 * 1024
 @attr.s(frozen=True, slots=True, eq=False)
 class SpooledBody:
     """
-    A response body in an unnamed temporary file; the consumer closes it.
+    A body in an open file (an unnamed temporary file, or a ``file:`` node
+    list); the consumer closes it.
 
     :ivar file: the open binary file (read it with ``os.pread`` or :meth:`read`).
     :ivar size: its length in bytes.

@@ -1,5 +1,5 @@
 """
-The decode, convert and render steps in a child process: ``python -m slurm_sd.worker``.
+The decode, convert and render steps in a child process (:func:`main`).
 
 The daemon starts one per poll (:class:`slurm_sd.pipeline.WorkerPipeline`), so that a
 big node list is decoded on another CPU and with its own memory, which goes back to the
@@ -79,7 +79,7 @@ def run(body_fd, stdin, out, stderr):
 
 
 def main():
-    """Entry point of ``python -m slurm_sd.worker``."""
+    """Entry point of the worker process (also ``python -m slurm_sd.worker``)."""
     gc.disable()
     with open(RESULT_FD, "wb") as out:
         run(BODY_FD, sys.stdin.buffer, out, sys.stderr)

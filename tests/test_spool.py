@@ -1,14 +1,12 @@
 """Tests for slurm_sd.spool and the fetch step's use of it: big bodies go to a file."""
-from treq.testing import StubTreq
-from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from slurm_sd.client import ResponseTooLarge, SlurmrestdClient
-from slurm_sd.config import SlurmrestdConfig
+from slurm_sd.client import FileSource, ResponseTooLarge
 from slurm_sd.spool import SPOOL_OVER, Spool, SpooledBody, take_bytes
 from tests.fakes import FakeSlurmrestd
+from tests.test_client import make_client
 
 
 class SpoolTests(SynchronousTestCase):
@@ -67,13 +65,6 @@ class Chunked(Resource):
         return NOT_DONE_YET
 
 
-def make_client(resource, **config):
-    """A SlurmrestdClient talking to ``resource`` in memory."""
-    config.setdefault("url", "http://127.0.0.1:6820")
-    config.setdefault("api_version", "v0.0.38")
-    return SlurmrestdClient(Clock(), StubTreq(resource), SlurmrestdConfig(**config), {})
-
-
 class FetchSpoolTests(SynchronousTestCase):
     """The fetch step spools big node lists instead of joining them in memory."""
 
@@ -97,3 +88,26 @@ class FetchSpoolTests(SynchronousTestCase):
         fake.answers.append((500, b'{"errors": [{"error": "boom"}]}' + b" " * (SPOOL_OVER + 1)))
         failure = self.failureResultOf(make_client(fake).fetch_nodes())
         self.assertIn("boom", str(failure.value))
+
+
+class FileSourceSpoolTests(SynchronousTestCase):
+    """A big ``file:`` node list is handed on open, not read into memory."""
+
+    def test_big_file_handed_open(self):
+        """A file over SPOOL_OVER comes as a SpooledBody of that very file."""
+        path = self.mktemp()
+        big = b'{"nodes": [' + b" " * SPOOL_OVER + b"]}"
+        with open(path, "wb") as handle:
+            handle.write(big)
+        body = self.successResultOf(FileSource(path, 10 ** 9).fetch_nodes())
+        self.addCleanup(body.close)
+        self.assertIsInstance(body, SpooledBody)
+        self.assertEqual((body.size, body.read()), (len(big), big))
+
+    def test_big_file_too_large(self):
+        """A big file over max_response_bytes is still refused."""
+        path = self.mktemp()
+        with open(path, "wb") as handle:
+            handle.write(b" " * (SPOOL_OVER + 10))
+        self.failureResultOf(FileSource(path, SPOOL_OVER + 5).fetch_nodes(),
+                             ResponseTooLarge)

@@ -3,8 +3,10 @@ Tests for the process step in a worker: slurm_sd.worker (the child's side) and
 slurm_sd.pipeline's WorkerPipeline (the daemon's side).
 """
 import io
+import json
 import os
 import pickle
+import sys
 import tempfile
 
 import attr
@@ -17,7 +19,6 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 from zope.interface import implementer
 
-import slurm_sd
 from slurm_sd import pipeline, worker
 from slurm_sd.config import parse
 from slurm_sd.convert import convert
@@ -175,14 +176,14 @@ class WorkerPipelineTests(SynchronousTestCase):
         spawned.protocol.processEnded(Failure(error.ProcessDone(0)))
 
     def test_spawn(self):
-        """The worker is python -m slurm_sd.worker, fed the body on fd 3, stdin closed."""
+        """The worker runs worker.main with our sys.path, the body on fd 3, stdin closed."""
         d, spawned = self.start()
-        self.assertEqual(spawned.args, ["/py", "-m", "slurm_sd.worker"])
+        self.assertEqual(spawned.args[:2], ["/py", "-c"])
+        self.assertIn("from slurm_sd.worker import main; main()", spawned.args[2])
+        self.assertEqual(json.loads(spawned.args[3]), sys.path)
         self.assertEqual(sorted(spawned.childFDs), [0, 1, 2, 3, 4])
         self.assertTrue(spawned.transport.stdin_closed)
         self.assertEqual(os.pread(spawned.fds[3], len(NODES) + 1, 0), NODES)
-        here = os.path.dirname(os.path.dirname(os.path.abspath(slurm_sd.__file__)))
-        self.assertEqual(spawned.env["PYTHONPATH"].split(os.pathsep)[0], here)
         self.assertNoResult(d)
 
     def test_snapshot(self):
