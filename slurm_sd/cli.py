@@ -22,7 +22,7 @@ from twisted.internet.task import react
 from slurm_sd.client import FetchError, FileSource, make_source
 from slurm_sd.config import ConfigError, load
 from slurm_sd.errors import SlurmSDError
-from slurm_sd.pipeline import build_snapshot
+from slurm_sd.pipeline import process
 
 DEFAULT_CONFIG = "/etc/slurm-sd/config.yaml"
 
@@ -267,7 +267,7 @@ def dump(reactor, args, out, err, environ, stdin=None, make_source=make_source):
         return 1
 
     d = defer.maybeDeferred(source.fetch_nodes)
-    d.addCallback(build_snapshot, config)
+    d.addCallback(process, config)   # closes a spooled body
     d.addCallback(write)
     d.addErrback(failed)
     return d

@@ -21,6 +21,7 @@ import sys
 import tempfile
 
 import attr
+from twisted.application.service import Service
 from twisted.internet import defer, error as net_error
 from twisted.internet.interfaces import IReactorProcess
 from twisted.internet.protocol import ProcessProtocol
@@ -30,7 +31,8 @@ from slurm_sd.errors import BadResponse, SlurmSDError
 from slurm_sd.spool import SpooledBody
 from slurm_sd.worker import BODY_FD, RESULT_FD, build_snapshot
 
-__all__ = ["build_snapshot", "process", "make_process", "WorkerPipeline", "WorkerError"]
+__all__ = ["build_snapshot", "process", "make_process", "make_pipeline", "PipelineService",
+           "InProcessPipeline", "WorkerPipeline", "WorkerError"]
 
 # The worker's command: ``python -c _BOOT SYS_PATH_AS_JSON``.
 _BOOT = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
@@ -52,14 +54,42 @@ def process(body, config):
         _close(body)
 
 
-def make_process(reactor):
+class InProcessPipeline:
+    """The process step on the calling thread: nothing to stop."""
+
+    process = staticmethod(process)
+
+    def stop(self):
+        """Nothing runs outside this process."""
+        return defer.succeed(None)
+
+
+def make_pipeline(reactor):
     """
-    The process step for the daemon: :class:`WorkerPipeline` when ``reactor`` can
-    start processes, else (``MemoryReactor`` in tests) :func:`process`.
+    The daemon's pipeline: a :class:`WorkerPipeline` when ``reactor`` can start
+    processes, else (``MemoryReactor`` in tests) an :class:`InProcessPipeline`.
+    Both have ``process(body, config)`` and ``stop()``.
     """
     if IReactorProcess.providedBy(reactor):
-        return WorkerPipeline(reactor).process
-    return process
+        return WorkerPipeline(reactor)
+    return InProcessPipeline()
+
+
+class PipelineService(Service):
+    """Stops a pipeline's workers (and waits for them) when the daemon stops."""
+
+    def __init__(self, pipeline):
+        self.pipeline = pipeline
+
+    def stopService(self):
+        """Kill the running workers; the Deferred fires when they have exited."""
+        Service.stopService(self)
+        return self.pipeline.stop()
+
+
+def make_process(reactor):
+    """The process step of :func:`make_pipeline`'s pipeline for ``reactor``."""
+    return make_pipeline(reactor).process
 
 
 def _close(body):
@@ -86,6 +116,20 @@ class WorkerPipeline:
     def __init__(self, reactor, executable=sys.executable):
         self._reactor = reactor
         self._executable = executable
+        self._workers = set()
+
+    def stop(self):
+        """
+        Kill the workers still running.
+
+        :return: a Deferred that fires once they have all exited, so that the
+            daemon never leaves a worker behind when it stops.
+        """
+        waiting = []
+        for protocol in list(self._workers):
+            protocol.kill()
+            waiting.append(protocol.when_ended())
+        return defer.gatherResults(waiting).addCallback(lambda _: None)
 
     def process(self, body, config):
         """
@@ -114,6 +158,8 @@ class WorkerPipeline:
     def _spawn(self, body_file, result_file, config):
         """Start the worker; return its protocol."""
         protocol = _WorkerProtocol(result_file, config.slurmrestd.timeout, self.log)
+        self._workers.add(protocol)
+        protocol.when_ended().addCallback(lambda _: self._workers.discard(protocol))
         # The child imports what this process would import: this very slurm_sd,
         # wherever it was loaded from (a checkout, a virtualenv, site-packages).
         self._reactor.spawnProcess(
@@ -143,6 +189,8 @@ class _WorkerProtocol(ProcessProtocol):
 
     def __init__(self, result_file, limit, log):
         self.result = defer.Deferred(self._cancel)
+        self._has_ended = False
+        self._end_waiters = []
         self.timeout = None
         self._result_file = result_file
         self._limit = limit
@@ -167,6 +215,18 @@ class _WorkerProtocol(ProcessProtocol):
         """The poll was cancelled: kill the worker."""
         self._kill()
 
+    def when_ended(self):
+        """A Deferred that fires (with None) once the worker process has exited."""
+        if self._has_ended:
+            return defer.succeed(None)
+        waiter = defer.Deferred()
+        self._end_waiters.append(waiter)
+        return waiter
+
+    def kill(self):
+        """SIGKILL the worker if it still runs."""
+        self._kill()
+
     def _kill(self):
         """SIGKILL the worker if it still runs."""
         try:
@@ -183,6 +243,10 @@ class _WorkerProtocol(ProcessProtocol):
             self._ended(reason.value)
         finally:
             self._result_file.close()
+            self._has_ended = True
+            waiters, self._end_waiters = self._end_waiters, []
+            for waiter in waiters:
+                waiter.callback(None)
 
     def _ended(self, ended):
         """:meth:`processEnded`, with the result file still open."""

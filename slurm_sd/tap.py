@@ -18,7 +18,7 @@ from slurm_sd.cache import TargetCache
 from slurm_sd.client import make_source
 from slurm_sd.config import OVERRIDES, ConfigError, load
 from slurm_sd.metrics import Metrics, MetricsResource
-from slurm_sd.pipeline import make_process
+from slurm_sd.pipeline import PipelineService, make_pipeline
 from slurm_sd.poller import Poller, PollerService
 from slurm_sd.reload import Reloader, ReloadService
 from slurm_sd.web import QuietSite, make_root
@@ -106,7 +106,8 @@ def build_service(reactor, config, environ=None, load_config=None, signals=signa
         log.warn("{remark}", remark=warning)
     cache = TargetCache(reactor)
     metrics = Metrics(reactor, config)
-    poller = Poller(reactor, make_source(reactor, config, environ), make_process(reactor),
+    pipeline = make_pipeline(reactor)
+    poller = Poller(reactor, make_source(reactor, config, environ), pipeline.process,
                     cache, config, observer=metrics)
     root = make_root(cache, poller, extra={b"metrics": MetricsResource(metrics.registry)})
     try:
@@ -123,6 +124,8 @@ def build_service(reactor, config, environ=None, load_config=None, signals=signa
         raise SystemExit(f"slurm-sd: {config.source}: listen: bad endpoint "
                          f"{config.listen!r}: {reason}")
     top = MultiService()
+    # Added first, so stopped last: after the poller has cancelled its poll.
+    PipelineService(pipeline).setServiceParent(top)
     PollerService(poller).setServiceParent(top)
     ListeningService(reactor, config.listen, endpoint, site).setServiceParent(top)
     if load_config is not None:

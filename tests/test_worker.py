@@ -271,6 +271,31 @@ class WorkerPipelineTests(SynchronousTestCase):
         spawned.protocol.processEnded(Failure(error.ProcessTerminated(signal=9)))
         self.assertEqual(self.reactor.getDelayedCalls(), [])
 
+    def test_stop_kills_and_waits(self):
+        """stop() kills a running worker and fires only once it has exited."""
+        workers = WorkerPipeline(self.reactor, executable="/py")
+        d = workers.process(NODES, CONFIG)
+        [spawned] = self.reactor.spawned
+        stopped = workers.stop()
+        self.assertEqual(spawned.transport.signals, ["KILL"])
+        self.assertNoResult(stopped)
+        spawned.protocol.processEnded(Failure(error.ProcessTerminated(signal=9)))
+        self.successResultOf(stopped)
+        self.failureResultOf(d, WorkerError)
+        self.successResultOf(workers.stop())
+
+    def test_pipeline_service_waits(self):
+        """Stopping the PipelineService waits for the killed worker to exit."""
+        workers = WorkerPipeline(self.reactor, executable="/py")
+        service = pipeline.PipelineService(workers)
+        service.startService()
+        workers.process(NODES, CONFIG).addErrback(lambda f: None)
+        [spawned] = self.reactor.spawned
+        stopping = service.stopService()
+        self.assertNoResult(stopping)
+        spawned.protocol.processEnded(Failure(error.ProcessTerminated(signal=9)))
+        self.successResultOf(stopping)
+
     def test_make_process(self):
         """The daemon uses a worker when the reactor can spawn, else works in-process."""
         self.assertIs(make_process(MemoryReactorClock()), pipeline.process)
