@@ -61,9 +61,9 @@ class Directory(Resource):
         return NotFound()
 
 
-class TargetsResource(GetResource):
+class _CacheResource(GetResource):
     """
-    ``GET /targets?prom_job=JOB``: the job's SD groups, from the cache.
+    A leaf that answers from the cache and the config in effect.
 
     :param cache: the :class:`~slurm_sd.cache.TargetCache`.
     :param settings: has ``config`` (the config in effect; reloads replace it).
@@ -75,6 +75,10 @@ class TargetsResource(GetResource):
         Resource.__init__(self)
         self._cache = cache
         self._settings = settings
+
+
+class TargetsResource(_CacheResource):
+    """``GET /targets?prom_job=JOB``: the job's SD groups, from the cache."""
 
     def render_GET(self, request):
         """Serve the prebuilt body for the job asked for (HEAD too)."""
@@ -113,15 +117,8 @@ class HealthyResource(GetResource):
         return _reply(request, 200, b"slurm-sd is Healthy.\n", TEXT)
 
 
-class ReadyResource(GetResource):
+class ReadyResource(_CacheResource):
     """``/-/ready``: 200 when data is loaded and not older than three intervals."""
-
-    isLeaf = True
-
-    def __init__(self, cache, settings):
-        Resource.__init__(self)
-        self._cache = cache
-        self._settings = settings
 
     def render_GET(self, request):
         """Ready, or 503 with the reason."""
