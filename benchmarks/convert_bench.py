@@ -26,21 +26,13 @@ from slurm_sd.convert import convert  # noqa: E402
 from slurm_sd.fastdecode import decode_file  # noqa: E402
 from slurm_sd.render import render  # noqa: E402
 
+from run import JOBS  # noqa: E402  (the same jobs as the full benchmark)
+
 CONFIG = """\
 slurmrestd:
   url: unix:/nonexistent.sock
   api_version: v0.0.41
-jobs:
-  - node:
-      port: 9100
-  - dcgm:
-      port: 9400
-      partitions: [gpu, gpu-interactive]
-      group_by: node
-  - ipmi:
-      port: 9290
-      exclude_states: [powered_down]
-"""
+""" + JOBS
 
 
 def main(argv=None):

@@ -52,13 +52,8 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 MB = 1024 * 1024
 JOBS = ("node", "dcgm", "ipmi")
 
-CONFIG = """\
-slurmrestd:
-  url: unix:{socket}
-  api_version: v0.0.41
-  timeout: 120
-interval: {interval}
-listen: tcp:{port}:interface=127.0.0.1
+#: The benchmark's jobs (also timed alone by convert_bench.py).
+JOBS = """\
 jobs:
   - node:
       port: 9100
@@ -70,6 +65,15 @@ jobs:
       port: 9290
       exclude_states: [powered_down]
 """
+
+CONFIG = """\
+slurmrestd:
+  url: unix:{socket}
+  api_version: v0.0.41
+  timeout: 120
+interval: {interval}
+listen: tcp:{port}:interface=127.0.0.1
+""" + JOBS
 
 
 # ---------------------------------------------------------------- processes
