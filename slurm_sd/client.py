@@ -260,7 +260,6 @@ class SlurmrestdClient:
         self._environ = os.environ if environ is None else environ
         self._base = base_url(config.url)
         self._version = None if config.api_version == "auto" else config.api_version
-        self._headers_sent = False
         self._token_sent = None
         self._mode_warner = ModeWarner()
 
@@ -383,7 +382,7 @@ class SlurmrestdClient:
                 f"rest_auth/jwt set slurmrestd.user and a token (token_file, --token or "
                 f"SLURM_JWT); with rest_auth/local send no token and run as root or "
                 f"slurmrestd's own user")
-        if code == 511 or (code == 500 and self._headers_sent):
+        if code == 511 or (code == 500 and self._token_sent is not None):
             return FetchError(
                 f"slurmrestd answered {code} for {path} ({detail}): the token is probably "
                 f"expired, badly signed or not for user {self._config.user!r} (mint a "
@@ -423,7 +422,6 @@ class SlurmrestdClient:
     def _fetch_nodes(self):
         """Discover the version if needed, then GET the node list."""
         headers = self._headers()
-        self._headers_sent = bool(headers)
         if self._version is None:
             self._version = yield self.discover_version(headers)
             self.log.info("slurmrestd at {where} offers node API {version}; using it",
@@ -432,19 +430,19 @@ class SlurmrestdClient:
         response = yield self._get(path, headers)
         if response.code == 404:
             yield self._read_bytes(response, path)
-            raise (yield self._not_found(path))
+            raise (yield self._not_found(path, headers))
         if response.code != 200:
             body = yield self._read_bytes(response, path)
             raise self._status_error(response.code, body, path)
         return (yield self._read(response, path))
 
     @defer.inlineCallbacks
-    def _not_found(self, path):
+    def _not_found(self, path, headers):
         """The FetchError for a 404, listing the versions slurmrestd offers."""
         if self._config.api_version == "auto":
             self._version = None    # rediscover on the next poll
         try:
-            response = yield self._get("/openapi/v3", self._headers())
+            response = yield self._get("/openapi/v3", headers)
             body = yield self._read_bytes(response, "/openapi/v3")
             offered = ", ".join(self._offered(body)) if response.code == 200 else ""
         except FetchError:
