@@ -31,7 +31,7 @@ from slurm_sd.errors import BadResponse, SlurmSDError
 from slurm_sd.spool import SpooledBody
 from slurm_sd.worker import BODY_FD, RESULT_FD, build_snapshot
 
-__all__ = ["build_snapshot", "process", "make_process", "make_pipeline", "PipelineService",
+__all__ = ["build_snapshot", "process", "make_pipeline", "PipelineService",
            "InProcessPipeline", "WorkerPipeline", "WorkerError"]
 
 # The worker's command: ``python -c _BOOT SYS_PATH_AS_JSON``.
@@ -86,10 +86,6 @@ class PipelineService(Service):
         Service.stopService(self)
         return self.pipeline.stop()
 
-
-def make_process(reactor):
-    """The process step of :func:`make_pipeline`'s pipeline for ``reactor``."""
-    return make_pipeline(reactor).process
 
 
 def _close(body):

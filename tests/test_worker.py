@@ -24,7 +24,7 @@ from slurm_sd.config import parse
 from slurm_sd.convert import convert
 from slurm_sd.decode import decode_nodes
 from slurm_sd.errors import BadResponse
-from slurm_sd.pipeline import WorkerError, WorkerPipeline, make_process
+from slurm_sd.pipeline import WorkerError, WorkerPipeline, make_pipeline
 from slurm_sd.render import render
 from slurm_sd.spool import Spool
 from tests.fakes import fixture
@@ -296,10 +296,10 @@ class WorkerPipelineTests(SynchronousTestCase):
         spawned.protocol.processEnded(Failure(error.ProcessTerminated(signal=9)))
         self.successResultOf(stopping)
 
-    def test_make_process(self):
+    def test_make_pipeline(self):
         """The daemon uses a worker when the reactor can spawn, else works in-process."""
-        self.assertIs(make_process(MemoryReactorClock()), pipeline.process)
-        chosen = make_process(self.reactor)
+        self.assertIs(make_pipeline(MemoryReactorClock()).process, pipeline.process)
+        chosen = make_pipeline(self.reactor).process
         self.assertIsInstance(chosen.__self__, WorkerPipeline)
 
 
