@@ -1,13 +1,13 @@
-"""Time :func:`slurm_sd.convert.convert` alone on a generated node list.
+"""Time :func:`slurm_sd.pipeline.convert.convert` alone on a generated node list.
 
     .venv/bin/python benchmarks/convert_bench.py [--nodes 100000] [--repeat 7]
 
 Generates (or reuses) the benchmark body (benchmarks/generate.py), decodes it once with
-:mod:`slurm_sd.fastdecode`, then times ``convert`` with the benchmark's jobs (run.py's
+:mod:`slurm_sd.pipeline.fastdecode`, then times ``convert`` with the benchmark's jobs (run.py's
 CONFIG: ``node``; ``dcgm`` on the GPU partitions, ``group_by: node``; ``ipmi`` without
 powered-down nodes), garbage collection off as in the worker.  Prints the first call's
 time (the worker's case: one call, in fresh memory), the best and the median, and the
-decode and :func:`slurm_sd.render.render` times for scale.
+decode and :func:`slurm_sd.pipeline.render.render` times for scale.
 """
 import argparse
 import gc
@@ -21,12 +21,12 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import generate  # noqa: E402
-from slurm_sd.config import parse  # noqa: E402
-from slurm_sd.convert import convert  # noqa: E402
-from slurm_sd.fastdecode import decode_file  # noqa: E402
-from slurm_sd.render import render  # noqa: E402
-
 from run import JOBS  # noqa: E402  (the same jobs as the full benchmark)
+
+from slurm_sd.config.parse import parse  # noqa: E402
+from slurm_sd.pipeline.convert import convert  # noqa: E402
+from slurm_sd.pipeline.fastdecode import decode_file  # noqa: E402
+from slurm_sd.pipeline.render import render  # noqa: E402
 
 CONFIG = """\
 slurmrestd:

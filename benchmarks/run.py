@@ -257,6 +257,7 @@ def machine():
     with open("/proc/meminfo") as f:
         mem_kb = int(f.readline().split()[1])
     import msgspec
+
     import twisted
 
     return {

@@ -10,11 +10,7 @@ import stat
 
 from twisted.logger import Logger
 
-from slurm_sd.errors import SlurmSDError
-
-
-class SecretFileError(SlurmSDError):
-    """A secret file that cannot be used; ``str()`` names the key and the file."""
+from slurm_sd.errors import SecretFileError
 
 
 def read_secret(path, key):

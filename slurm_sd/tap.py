@@ -13,15 +13,16 @@ from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
-from slurm_sd.auth import SecretFileError, protect
-from slurm_sd.cache import TargetCache
-from slurm_sd.client import make_source
-from slurm_sd.config import OVERRIDES, ConfigError, load
-from slurm_sd.metrics import Metrics, MetricsResource
-from slurm_sd.pipeline import PipelineService, make_pipeline
-from slurm_sd.poller import Poller, PollerService
-from slurm_sd.reload import Reloader, ReloadService
-from slurm_sd.web import QuietSite, make_root
+from slurm_sd.config.load import DEFAULT_CONFIG_PATH, OVERRIDES, load
+from slurm_sd.errors import ConfigError, SecretFileError
+from slurm_sd.pipeline.runner import PipelineService, make_pipeline
+from slurm_sd.service.cache import TargetCache
+from slurm_sd.service.poller import Poller, PollerService
+from slurm_sd.service.reload import Reloader, ReloadService
+from slurm_sd.sources.choose import make_source
+from slurm_sd.web.auth import protect
+from slurm_sd.web.metrics import Metrics, MetricsResource
+from slurm_sd.web.site import QuietSite, make_root
 
 log = Logger()
 
@@ -30,7 +31,7 @@ class Options(usage.Options):
     """Command-line options; every one but --config overrides the file."""
 
     optParameters = [
-        ["config", "c", "/etc/slurm-sd/config.yaml", "The YAML configuration file."],
+        ["config", "c", DEFAULT_CONFIG_PATH, "The YAML configuration file."],
         ["slurmrestd", None, None, "slurmrestd URL (http://HOST:PORT, unix:/PATH, file:/PATH)."],
         ["api-version", None, None, "Slurm REST API version (auto, v0.0.40, ...)."],
         ["user", None, None, "Slurm user name sent as X-SLURM-USER-NAME."],

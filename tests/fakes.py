@@ -1,4 +1,4 @@
-"""Test doubles: an in-memory slurmrestd served through ``treq.testing.StubTreq``."""
+"""Test doubles: the one capture loader, and an in-memory slurmrestd for ``treq.testing.StubTreq``."""
 import json
 import os
 
@@ -11,6 +11,14 @@ def fixture(name):
     """The bytes of ``tests/fixtures/NAME``."""
     with open(os.path.join(SAMPLES, name), "rb") as handle:
         return handle.read()
+
+
+def fixture_body(name):
+    """The body of ``tests/fixtures/NAME``; for a raw ``.http`` capture, what follows the headers."""
+    data = fixture(name)
+    if name.endswith(".http"):
+        data = data.split(b"\r\n\r\n", 1)[1]
+    return data
 
 
 def openapi_listing(*versions, slash=True):

@@ -9,10 +9,10 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
-from slurm_sd.cli import _parser, check, dump, main, write_atomically
-from slurm_sd.client import SlurmrestdClient
-from slurm_sd.config import parse
-from slurm_sd.pipeline import build_snapshot
+from slurm_sd.atomicfile import write_atomically
+from slurm_sd.cli import _parser, check, dump, main
+from slurm_sd.pipeline.build import build_snapshot
+from slurm_sd.sources.slurmrestd import SlurmrestdClient
 from tests.fakes import SAMPLES, FakeSlurmrestd, fixture
 
 NODES = os.path.join(SAMPLES, "slurm-22.05-v0.0.38-nodes-varied.json")
@@ -145,7 +145,7 @@ class DumpTests(CLITestCase):
 
     def expected(self, path, job=None):
         """The body the daemon would serve for ``job`` from the node list in NODES."""
-        from slurm_sd.config import load
+        from slurm_sd.config.load import load
         with open(NODES, "rb") as f:
             return build_snapshot(f.read(), load(path)).bodies[job] + b"\n"
 

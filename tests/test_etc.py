@@ -14,8 +14,8 @@ import attr
 import yaml
 from twisted.trial.unittest import SynchronousTestCase
 
-from slurm_sd import config as config_module
-from slurm_sd.config import load
+from slurm_sd.config import parse as config_module
+from slurm_sd.config.load import load
 
 ETC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "etc")
 EXAMPLE = os.path.join(ETC, "config.example.yaml")

@@ -19,7 +19,7 @@ jobs: [{node: {port: 9100}}]
 def event(**fields):
     """A log event as twisted.logger makes them, with ``fields`` added."""
     base = {"log_time": 1700000000.25, "log_level": LogLevel.info,
-            "log_namespace": "slurm_sd.poller.Poller", "log_format": "poll of {where} ok",
+            "log_namespace": "slurm_sd.service.poller.Poller", "log_format": "poll of {where} ok",
             "where": "unix:/run/slurmrestd.sock"}
     base.update(fields)
     return base
@@ -34,7 +34,7 @@ class JSONLineTests(SynchronousTestCase):
         self.assertTrue(line.endswith("\n"))
         self.assertEqual(json.loads(line), {
             "time": "2023-11-14T22:13:20.250Z", "level": "info",
-            "logger": "slurm_sd.poller.Poller",
+            "logger": "slurm_sd.service.poller.Poller",
             "message": "poll of unix:/run/slurmrestd.sock ok",
             "where": "unix:/run/slurmrestd.sock", "nodes": 12, "elapsed": 0.5})
 
@@ -111,8 +111,9 @@ class AccessLogTests(SynchronousTestCase):
     def site_log(self, access_log):
         """What the site writes to its access log for two requests."""
         from twisted.web.resource import Resource
-        from slurm_sd.web import QuietSite
-        from tests.test_metrics import http_get
+
+        from slurm_sd.web.site import QuietSite
+        from tests.web.test_metrics import http_get
         site = QuietSite(Resource(), access_log=access_log)
         site.logFile = io.StringIO()
         http_get(site, b"/targets?prom_job=node")

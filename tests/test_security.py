@@ -25,13 +25,22 @@ from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool
 
-from slurm_sd import poller as poller_module
-from slurm_sd.config import apply_overrides, parse
+from slurm_sd.config.load import apply_overrides
+from slurm_sd.config.parse import parse
+from slurm_sd.service import poller as poller_module
 from slurm_sd.tap import build_service
 from tests.fakes import SAMPLES, fixture
+from tests.sources.test_faults import deadline, wait_until
 from tests.standin import (
-    ERROR_511, BreakOff, Flood, Reply, Silent, StandIn, captured, response)
-from tests.test_faults import deadline, wait_until
+    ERROR_511,
+    BreakOff,
+    Flood,
+    Reply,
+    Silent,
+    StandIn,
+    captured,
+    response,
+)
 
 NODES = fixture("slurm-22.05-v0.0.38-nodes.json")
 

@@ -119,7 +119,8 @@ class ServiceTests(SynchronousTestCase):
     def test_file_source_serves_targets(self):
         """With a file: source, one clock step fills /targets from the saved node list."""
         from treq.testing import StubTreq
-        from slurm_sd.web import make_root
+
+        from slurm_sd.web.site import make_root
         config = parse(["--slurmrestd", "file:" + SAMPLES + "/slurm-22.05-v0.0.38-nodes.json"]).config
         reactor = MemoryReactorClock()
         service = build_service(reactor, config, environ={})

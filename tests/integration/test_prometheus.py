@@ -10,7 +10,14 @@ import time
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.integration import daemon, expected, prometheus, shared, slurm_cluster, support
+from tests.integration import (
+    daemon,
+    expected,
+    prometheus,
+    shared,
+    slurm_cluster,
+    support,
+)
 
 INTERVAL = 2
 EXAMPLE = os.path.join(str(support.REPO_ROOT), "etc", "prometheus.yml")

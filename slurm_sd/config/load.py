@@ -1,0 +1,82 @@
+"""
+Reading the configuration file, and the command-line options that override it.
+"""
+import os
+
+import attr
+
+from slurm_sd.config.parse import check_api_version, check_url, parse
+from slurm_sd.config.reader import Reader
+from slurm_sd.errors import ConfigError
+
+#: Where the daemon and the console script look without ``--config``.
+DEFAULT_CONFIG_PATH = "/etc/slurm-sd/config.yaml"
+
+
+#: Command-line options that override the file, and the setting each replaces.
+OVERRIDES = {
+    "slurmrestd": "slurmrestd.url",
+    "api-version": "slurmrestd.api_version",
+    "user": "slurmrestd.user",
+    "token-file": "slurmrestd.token_file",
+    "token": "slurmrestd.token",
+    "listen": "listen",
+    "interval": "interval",
+}
+
+
+def apply_overrides(config, options):
+    """
+    Return ``config`` with command-line values in place of the file's.
+
+    :param options: a mapping of option name (``api-version``) to the string
+        given, or None where the option was not given.
+    :raises ConfigError: naming the option when a value is bad.
+    """
+    reader = Reader("<command line>")
+    reader.base_dir = os.getcwd()
+    slurm = {}
+    top = {}
+    for option, value in options.items():
+        if value is None:
+            continue
+        where = f"--{option}"
+        if option == "slurmrestd":
+            slurm["url"] = check_url(reader, value, where)
+        elif option == "api-version":
+            slurm["api_version"] = check_api_version(reader, value, where)
+        elif option == "user":
+            slurm["user"] = reader.string(value, where).strip()
+        elif option == "token-file":
+            slurm["token_file"] = reader.path(value, where)
+        elif option == "token":
+            slurm["token"] = reader.string(value, where).strip()
+        elif option == "listen":
+            top["listen"] = reader.string(value, where)
+        elif option == "interval":
+            try:
+                number = float(value)
+            except ValueError:
+                reader.fail(where, f"must be a number of seconds, got {value!r}")
+            top["interval"] = reader.number(number, where, 1)
+    if slurm:
+        top["slurmrestd"] = attr.evolve(config.slurmrestd, **slurm)
+    return attr.evolve(config, **top)
+
+
+def load(path, options=None, opener=open):
+    """
+    Read, parse and override the configuration file at ``path``.
+
+    :param opener: ``open`` or a replacement, for tests.
+    :raises ConfigError: when the file cannot be read or is wrong.
+    """
+    try:
+        with opener(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as error:
+        raise ConfigError(path, "", f"cannot read the configuration: {error.strerror}")
+    except UnicodeDecodeError:
+        raise ConfigError(path, "", "is not UTF-8 text")
+    config = parse(text, source=path)
+    return apply_overrides(config, options or {})

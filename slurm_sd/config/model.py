@@ -1,0 +1,100 @@
+"""
+The configuration model: frozen attrs classes, checked when built.
+
+:mod:`slurm_sd.config.parse` builds them from YAML; everything else reads them.
+"""
+import attr
+
+from slurm_sd.slurm import TARGET_ADDRESSES
+
+#: How a job groups its targets.
+GROUP_BY = ("partition", "node")
+
+
+def _positive(instance, attribute, value):
+    """attrs validator: a number greater than zero."""
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be greater than 0")
+
+
+@attr.s(frozen=True, slots=True)
+class HttpAuth:
+    """Credentials Prometheus must send to ``/targets`` and ``/metrics``."""
+
+    username = attr.ib(validator=attr.validators.optional(
+        attr.validators.instance_of(str)), default=None)
+    password_file = attr.ib(validator=attr.validators.optional(
+        attr.validators.instance_of(str)), default=None)
+    bearer_token_file = attr.ib(validator=attr.validators.optional(
+        attr.validators.instance_of(str)), default=None)
+
+
+@attr.s(frozen=True, slots=True)
+class SlurmrestdConfig:
+    """Where and how to ask slurmrestd for the node list."""
+
+    url = attr.ib(validator=attr.validators.instance_of(str))
+    api_version = attr.ib(default="auto", validator=attr.validators.instance_of(str))
+    user = attr.ib(default=None, validator=attr.validators.optional(
+        attr.validators.instance_of(str)))
+    token_file = attr.ib(default=None, validator=attr.validators.optional(
+        attr.validators.instance_of(str)))
+    # From --token only; repr=False keeps it out of every log line.
+    token = attr.ib(default=None, repr=False, validator=attr.validators.optional(
+        attr.validators.instance_of(str)))
+    timeout = attr.ib(default=60.0, converter=float, validator=_positive)
+    max_response_bytes = attr.ib(default=1024 ** 3, validator=_positive)
+
+
+@attr.s(frozen=True, slots=True)
+class JobConfig:
+    """One Prometheus job: which nodes, which port, which extra labels."""
+
+    name = attr.ib(validator=attr.validators.instance_of(str))
+    port = attr.ib(validator=attr.validators.instance_of(int))
+    partitions = attr.ib(default=None)
+    features = attr.ib(default=None)
+    exclude_states = attr.ib(default=frozenset(), converter=frozenset)
+    scheme = attr.ib(default=None)
+    metrics_path = attr.ib(default=None)
+    params = attr.ib(default=(), converter=tuple)
+    labels = attr.ib(default=(), converter=tuple)
+    group_by = attr.ib(default="partition", validator=attr.validators.in_(GROUP_BY))
+
+
+@attr.s(frozen=True, slots=True)
+class LoggingConfig:
+    """How the daemon writes its log."""
+
+    format = attr.ib(default="text", validator=attr.validators.in_(("text", "json")))
+    access_log = attr.ib(default=False, validator=attr.validators.instance_of(bool))
+
+
+@attr.s(frozen=True, slots=True)
+class Config:
+    """The whole, checked configuration of one slurm-sd daemon."""
+
+    slurmrestd = attr.ib(validator=attr.validators.instance_of(SlurmrestdConfig))
+    jobs = attr.ib(converter=tuple)
+    interval = attr.ib(default=300.0, converter=float)
+    cluster_name = attr.ib(default=None)
+    listen = attr.ib(default="tcp:8080")
+    target_address = attr.ib(default="address",
+                             validator=attr.validators.in_(TARGET_ADDRESSES))
+    http_auth = attr.ib(default=None)
+    logging = attr.ib(default=attr.Factory(LoggingConfig))
+    source = attr.ib(default="<string>")
+    #: Non-fatal remarks found while parsing (e.g. two jobs on one port).
+    warnings = attr.ib(default=(), converter=tuple, eq=False)
+
+    def job(self, name):
+        """The job called ``name``, or None."""
+        for job in self.jobs:
+            if job.name == name:
+                return job
+        return None
+
+
+#: A job's options, in the order they are read and reported (every JobConfig field
+#: but its name).
+JOB_KEYS = tuple(field.name for field in attr.fields(JobConfig) if field.name != "name")

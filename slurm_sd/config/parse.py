@@ -1,0 +1,247 @@
+"""
+``parse(text, source) -> Config``: pure (no file I/O); every problem is one line
+naming the file, the key path (``jobs[1].dcgm.port``) and what is wrong.
+"""
+import re
+from urllib.parse import urlsplit
+
+import yaml
+
+from slurm_sd.config.model import (
+    GROUP_BY,
+    JOB_KEYS,
+    Config,
+    HttpAuth,
+    JobConfig,
+    LoggingConfig,
+    SlurmrestdConfig,
+)
+from slurm_sd.config.reader import Reader, kind
+from slurm_sd.errors import ConfigError
+from slurm_sd.slurm import (
+    NEWEST_MINOR,
+    OLDEST_MINOR,
+    STATE_CLASSES,
+    TARGET_ADDRESSES,
+    VERSION_PATTERN,
+    VERSION_RANGE,
+)
+
+LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+JOB_NAME = re.compile(r"[A-Za-z0-9_.:-]+\Z")
+
+
+def check_url(reader, value, path):
+    """A slurmrestd URL: http(s)://, unix:/socket or file:/saved/nodes.json."""
+    value = reader.string(value, path).strip()
+    if value.startswith("unix:"):
+        return "unix:" + reader.path(value[len("unix:"):], path)
+    if value.startswith("file:"):
+        return "file:" + reader.path(value[len("file:"):], path)
+    if re.match(r"https?://[^/\s]+", value):
+        return _check_http_url(reader, value, path).rstrip("/")
+    reader.fail(path, f"must be http://HOST:PORT, https://HOST:PORT, unix:/PATH "
+                      f"or file:/PATH, got {value!r}")
+
+
+def _check_http_url(reader, value, path):
+    """An http(s) URL the client can use as it is: host, port, no query or secrets."""
+    if re.search(r"[\s\x00-\x1f\x7f]", value):
+        reader.fail(path, f"must not contain spaces or control characters, got {value!r}")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as error:
+        reader.fail(path, f"is not a valid URL ({error}), got {value!r}")
+    if parts.username is not None or parts.password is not None:
+        # It would show in every log line that names slurmrestd.
+        reader.fail(path, "must not hold credentials; use slurmrestd.user and token_file")
+    if not parts.hostname:
+        reader.fail(path, f"has no host name, got {value!r}")
+    if port == 0:
+        reader.fail(path, f"port must be from 1 to 65535, got {value!r}")
+    if parts.query or parts.fragment or value.endswith(("?", "#")):
+        reader.fail(path, f"must not have a query or fragment (slurm-sd adds "
+                          f"/slurm/VERSION/nodes/), got {value!r}")
+    return value
+
+
+def check_api_version(reader, value, path):
+    """``auto`` or a supported version ``vX.Y.Z`` (v0.0.37 to the newest known)."""
+    value = reader.string(value, path).strip()
+    if value == "auto":
+        return value
+    match = VERSION_PATTERN.match(value)
+    if not match:
+        reader.fail(path, f"must be auto or a version such as v0.0.40, got {value!r}")
+    version = tuple(int(part) for part in match.groups())
+    if version < (0, 0, OLDEST_MINOR):
+        reader.fail(path, f"{value} is not supported (its nodes have no partitions): "
+                          f"use v0.0.{OLDEST_MINOR} or later")
+    if version > (0, 0, NEWEST_MINOR):
+        reader.fail(path, f"{value} is newer than slurm-sd knows (it reads {VERSION_RANGE}): "
+                          f"use one of those, or auto")
+    return value
+
+
+def _parse_slurmrestd(reader, value):
+    """The ``slurmrestd`` section."""
+    path = "slurmrestd"
+    value = reader.mapping(value, path, ("url", "api_version", "user", "token_file",
+                                         "timeout", "max_response_bytes"),
+                           required=("url",))
+    kwargs = {"url": check_url(reader, value["url"], "slurmrestd.url")}
+    if value.get("api_version") is not None:
+        kwargs["api_version"] = check_api_version(reader, value["api_version"],
+                                                  "slurmrestd.api_version")
+    if value.get("user") is not None:
+        kwargs["user"] = reader.string(value["user"], "slurmrestd.user").strip()
+    if value.get("token_file") is not None:
+        kwargs["token_file"] = reader.path(value["token_file"], "slurmrestd.token_file")
+    if value.get("timeout") is not None:
+        kwargs["timeout"] = reader.number(value["timeout"], "slurmrestd.timeout", 0.001)
+    if value.get("max_response_bytes") is not None:
+        kwargs["max_response_bytes"] = reader.number(
+            value["max_response_bytes"], "slurmrestd.max_response_bytes", 1024, integer=True)
+    return SlurmrestdConfig(**kwargs)
+
+
+def _parse_job(reader, entry, index):
+    """One ``jobs`` entry: a one-key mapping ``{name: {port: ...}}``."""
+    path = f"jobs[{index}]"
+    if not isinstance(entry, dict) or len(entry) != 1:
+        reader.fail(path, "must be a mapping with exactly one key, the job name "
+                          "(for example: - node: {port: 9100})")
+    (name, options), = entry.items()
+    if not isinstance(name, str) or not JOB_NAME.match(name):
+        reader.fail(path, f"job name {name!r} may hold only letters, digits and _ . : -")
+    path = f"{path}.{name}"
+    options = reader.mapping(options, path, JOB_KEYS, required=("port",))
+    kwargs = {"name": name,
+              "port": reader.number(options["port"], f"{path}.port", 1, integer=True,
+                                    maximum=65535)}
+    for key in ("partitions", "features"):
+        if options.get(key) is not None:
+            kwargs[key] = reader.string_list(options[key], f"{path}.{key}")
+    if options.get("exclude_states") is not None:
+        states = reader.string_list(options["exclude_states"], f"{path}.exclude_states")
+        for i, state in enumerate(states):
+            reader.choice(state, f"{path}.exclude_states[{i}]", STATE_CLASSES)
+        kwargs["exclude_states"] = frozenset(states)
+    if options.get("scheme") is not None:
+        kwargs["scheme"] = reader.choice(options["scheme"], f"{path}.scheme", ("http", "https"))
+    if options.get("metrics_path") is not None:
+        metrics_path = reader.string(options["metrics_path"], f"{path}.metrics_path")
+        if not metrics_path.startswith("/"):
+            reader.fail(f"{path}.metrics_path", f"must start with /, got {metrics_path!r}")
+        kwargs["metrics_path"] = metrics_path
+    if options.get("params") is not None:
+        kwargs["params"] = reader.string_map(options["params"], f"{path}.params",
+                                             LABEL_NAME, " (letters, digits and _)")
+    if options.get("labels") is not None:
+        labels = reader.string_map(options["labels"], f"{path}.labels", LABEL_NAME,
+                                   " (a Prometheus label name: [a-zA-Z_][a-zA-Z0-9_]*)")
+        for key, _ in labels:
+            if key.startswith("__"):
+                reader.fail(f"{path}.labels.{key}", "names starting with __ are reserved "
+                                                    "(use scheme, metrics_path or params)")
+        kwargs["labels"] = labels
+    if options.get("group_by") is not None:
+        kwargs["group_by"] = reader.choice(options["group_by"], f"{path}.group_by", GROUP_BY)
+    return JobConfig(**kwargs)
+
+
+def _parse_jobs(reader, value):
+    """The ``jobs`` list; names are unique, shared ports are warned about."""
+    if not isinstance(value, list) or not value:
+        reader.fail("jobs", "must be a non-empty list of jobs (for example: - node: {port: 9100})")
+    jobs = []
+    warnings = []
+    for index, entry in enumerate(value):
+        job = _parse_job(reader, entry, index)
+        for other in jobs:
+            if other.name == job.name:
+                reader.fail(f"jobs[{index}].{job.name}", "duplicate job name")
+            if other.port == job.port:
+                warnings.append(f"{reader.source}: jobs[{index}].{job.name}.port: "
+                                f"{job.port} is also the port of job {other.name!r}")
+        jobs.append(job)
+    return tuple(jobs), warnings
+
+
+def _parse_http_auth(reader, value):
+    """The optional ``http_auth`` section: basic auth or a bearer token."""
+    path = "http_auth"
+    value = reader.mapping(value, path, ("username", "password_file", "bearer_token_file"))
+    basic = value.get("username") is not None or value.get("password_file") is not None
+    bearer = value.get("bearer_token_file") is not None
+    if basic == bearer:
+        reader.fail(path, "set either username and password_file, or bearer_token_file")
+    if bearer:
+        return HttpAuth(bearer_token_file=reader.path(value["bearer_token_file"],
+                                                      f"{path}.bearer_token_file"))
+    for key in ("username", "password_file"):
+        if value.get(key) is None:
+            reader.fail(f"{path}.{key}", "is required with basic auth")
+    return HttpAuth(username=reader.string(value["username"], f"{path}.username"),
+                    password_file=reader.path(value["password_file"], f"{path}.password_file"))
+
+
+def _parse_logging(reader, value):
+    """The optional ``logging`` section."""
+    value = reader.mapping(value, "logging", ("format", "access_log"))
+    kwargs = {}
+    if value.get("format") is not None:
+        kwargs["format"] = reader.choice(value["format"], "logging.format", ("text", "json"))
+    if value.get("access_log") is not None:
+        if not isinstance(value["access_log"], bool):
+            reader.fail("logging.access_log", f"must be true or false, got {kind(value['access_log'])}")
+        kwargs["access_log"] = value["access_log"]
+    return LoggingConfig(**kwargs)
+
+
+_TOP_KEYS = ("slurmrestd", "interval", "cluster_name", "listen", "target_address",
+             "http_auth", "logging", "jobs")
+
+
+def parse(text, source="<string>"):
+    """
+    Parse and check a YAML configuration.
+
+    :param text: the YAML document.
+    :param source: the file it came from, named in errors; relative paths in it
+        are taken from that file's directory.
+    :return: a :class:`Config`.
+    :raises ConfigError: on any bad value or unknown key.
+    """
+    reader = Reader(source)
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(source, "", f"not valid YAML at {where}: {problem}")
+    document = reader.mapping(document, "", _TOP_KEYS, required=("slurmrestd", "jobs"))
+    jobs, warnings = _parse_jobs(reader, document["jobs"])
+    kwargs = {"slurmrestd": _parse_slurmrestd(reader, document["slurmrestd"]),
+              "jobs": jobs, "source": source, "warnings": warnings}
+    if document.get("interval") is not None:
+        kwargs["interval"] = reader.number(document["interval"], "interval", 1)
+    if document.get("cluster_name") is not None:
+        cluster_name = document["cluster_name"]
+        if isinstance(cluster_name, int) and not isinstance(cluster_name, bool):
+            cluster_name = str(cluster_name)
+        kwargs["cluster_name"] = reader.string(cluster_name, "cluster_name")
+    if document.get("listen") is not None:
+        kwargs["listen"] = reader.string(document["listen"], "listen")
+    if document.get("target_address") is not None:
+        kwargs["target_address"] = reader.choice(document["target_address"], "target_address",
+                                                 TARGET_ADDRESSES)
+    if document.get("http_auth") is not None:
+        kwargs["http_auth"] = _parse_http_auth(reader, document["http_auth"])
+    if document.get("logging") is not None:
+        kwargs["logging"] = _parse_logging(reader, document["logging"])
+    return Config(**kwargs)
+
+

@@ -1,0 +1,88 @@
+"""
+What ``slurm-sd check`` prints about a good configuration: the source, where the
+token comes from (never the token), the listener, the jobs, and warnings.
+"""
+import os
+
+
+def _readable(path):
+    """True when this process can read ``path``."""
+    return os.access(path, os.R_OK)
+
+
+def summary(config, environ):
+    """
+    The lines ``check`` prints for a good configuration, and its warnings.
+
+    :return: ``(lines, warnings)``; the token's value never appears.
+    """
+    slurm = config.slurmrestd
+    lines = [f"{config.source}: OK"]
+    warnings = list(config.warnings)
+    if slurm.url.startswith("file:"):
+        path = slurm.url[len("file:"):]
+        lines.append(f"source: saved node list {path} (read on every poll)")
+        if not _readable(path):
+            warnings.append(f"slurmrestd.url: {path} is not readable by this user")
+    else:
+        lines.append(f"source: slurmrestd at {slurm.url}, api_version {slurm.api_version}, "
+                     f"timeout {slurm.timeout:g} s, max_response_bytes "
+                     f"{slurm.max_response_bytes}")
+        if slurm.token:
+            auth = "token from the command line"
+        elif slurm.token_file:
+            auth = f"token from {slurm.token_file} (re-read on every poll)"
+            if not _readable(slurm.token_file):
+                warnings.append(f"slurmrestd.token_file: {slurm.token_file} is not readable "
+                                f"by this user; the daemon's user must be able to read it")
+        elif environ.get("SLURM_JWT", "").strip():
+            auth = "token from the SLURM_JWT environment variable"
+        else:
+            auth = ("no token: no X-SLURM-* headers are sent (rest_auth/local: run as "
+                    "slurmrestd's user or root)")
+        if slurm.user and (slurm.token or slurm.token_file or environ.get("SLURM_JWT")):
+            auth += f", user {slurm.user}"
+        lines.append(f"auth: {auth}")
+    cluster = config.cluster_name or "(from slurmrestd's answer)"
+    lines.append(f"polls every {config.interval:g} s; listens on {config.listen}; target "
+                 f"host from {config.target_address}; cluster_name {cluster}")
+    auth = config.http_auth
+    if auth is None:
+        lines.append("http_auth: none (anyone who can connect may read /targets and /metrics)")
+    else:
+        if auth.bearer_token_file:
+            lines.append(f"http_auth: bearer token from {auth.bearer_token_file}")
+        else:
+            lines.append(f"http_auth: basic, user {auth.username}, password from "
+                         f"{auth.password_file}")
+        for key in ("password_file", "bearer_token_file"):
+            path = getattr(auth, key)
+            if path and not _readable(path):
+                warnings.append(f"http_auth.{key}: {path} is not readable by this user")
+    lines.append(f"logging: {config.logging.format}, access log "
+                 f"{'on' if config.logging.access_log else 'off'}")
+    lines.append(f"jobs: {len(config.jobs)}")
+    width = max(len(job.name) for job in config.jobs)
+    for job in config.jobs:
+        lines.append(f"  {job.name:<{width}}  " + ", ".join(_job_details(job)))
+    return lines, warnings
+
+
+def _job_details(job):
+    """``port 9400``, ``partitions gpu``, ... for one job's summary line."""
+    details = [f"port {job.port}", f"group_by {job.group_by}"]
+    if job.partitions is not None:
+        details.append("partitions " + " ".join(job.partitions))
+    if job.features is not None:
+        details.append("features " + " ".join(job.features))
+    if job.exclude_states:
+        details.append("exclude_states " + " ".join(sorted(job.exclude_states)))
+    if job.scheme:
+        details.append(f"scheme {job.scheme}")
+    if job.metrics_path:
+        details.append(f"metrics_path {job.metrics_path}")
+    if job.params:
+        details.append("params " + " ".join(f"{k}={v}" for k, v in job.params))
+    if job.labels:
+        details.append("labels " + " ".join(f"{k}={v}" for k, v in job.labels))
+    return details

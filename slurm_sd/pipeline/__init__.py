@@ -1,0 +1,1 @@
+"""The process step: decode, convert and render a node list, and where that runs."""

@@ -1,0 +1,1 @@
+"""The running daemon: the cache being served, the poll loop, and SIGHUP reloads."""

@@ -1,0 +1,34 @@
+"""The cache step: the snapshot being served, replaced whole by each good poll."""
+
+
+class TargetCache:
+    """
+    Holds the current :class:`~slurm_sd.pipeline.render.Snapshot` and when it was taken.
+
+    :param clock: an ``IReactorTime`` for timestamps.
+    """
+
+    def __init__(self, clock):
+        self._clock = clock
+        self.snapshot = None
+        self.updated_at = None
+        #: When the poller will next try (clock seconds), for ``Retry-After``.
+        self.next_attempt_at = None
+
+    def replace(self, snapshot):
+        """Serve ``snapshot`` from now on, in place of the old one."""
+        self.snapshot = snapshot
+        self.updated_at = self._clock.seconds()
+        return snapshot
+
+    def age(self):
+        """Seconds since the data was taken, or None before the first good poll."""
+        if self.updated_at is None:
+            return None
+        return self._clock.seconds() - self.updated_at
+
+    def retry_after(self):
+        """Whole seconds until the next poll attempt, at least 1."""
+        if self.next_attempt_at is None:
+            return 1
+        return max(1, int(self.next_attempt_at - self._clock.seconds() + 0.999))

@@ -1,0 +1,180 @@
+"""
+The poll loop: fetch, process, replace the cache; again every ``interval``.
+
+A ``callLater`` chain rather than a LoopingCall, because the delay after a
+failure (backoff) differs from the delay after a success. The next call is only
+scheduled once the previous poll has ended, so polls never overlap, and
+:meth:`Poller.poll` never fails, so the chain never breaks.
+"""
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from slurm_sd.errors import SlurmSDError
+
+#: First retry delay after a failure; doubled per failure, capped at interval.
+RETRY_BASE = 5.0
+
+
+class Poller:
+    """
+    Keeps a :class:`~slurm_sd.service.cache.TargetCache` filled from a node source.
+
+    :param clock: an ``IReactorTime``.
+    :param source: has ``fetch_nodes() -> Deferred[bytes]`` and ``where``.
+    :param process: ``process(body, config) -> Deferred[Snapshot]``.
+    :param cache: the cache to replace on success.
+    :param config: the :class:`~slurm_sd.config.model.Config`.
+    :param observer: optional; told ``poll_succeeded(snapshot, seconds)`` and
+        ``poll_failed(kind, seconds)`` (self-metrics).
+    """
+
+    log = Logger()
+
+    def __init__(self, clock, source, process, cache, config, observer=None):
+        self._clock = clock
+        self.source = source
+        self._process = process
+        self._cache = cache
+        self.config = config
+        self._observer = observer
+        self._call = None
+        self._running = None
+        self._failures = 0
+        self._stopped = True
+        self._repoll = False
+
+    def start(self):
+        """Poll at once, then keep polling."""
+        self._stopped = False
+        self._schedule(0)
+
+    def stop(self):
+        """Stop polling; a poll under way is cancelled."""
+        self._stopped = True
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+        if self._running is not None:
+            self._running.cancel()
+
+    def reconfigure(self, source, config):
+        """
+        Use a new source and config from the next poll on, and poll soon: at
+        once, or as soon as the poll under way (with the old config) ends.
+        """
+        self.source = source
+        self.config = config
+        self._failures = 0
+        if self._stopped:
+            return
+        if self._running is None:
+            self._schedule(0)
+        else:
+            self._repoll = True
+
+    def _schedule(self, delay):
+        """Arrange the next poll ``delay`` seconds from now."""
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._cache.next_attempt_at = self._clock.seconds() + delay
+        self._call = self._clock.callLater(delay, self._tick)
+
+    def _tick(self):
+        """Run one poll, then schedule the next."""
+        self._call = None
+        d = self.poll()
+        d.addCallback(lambda delay: None if self._stopped else self._schedule(delay))
+
+    def poll(self):
+        """
+        Fetch, process and cache once.
+
+        :return: a Deferred that never fails, firing with the delay before the
+            next poll.
+        """
+        started = self._clock.seconds()
+        config = self.config
+        d = defer.maybeDeferred(self.source.fetch_nodes)
+        d.addCallback(self._process, config)
+        d.addCallback(self._succeeded, started)
+        d.addErrback(self._failed, started)
+        self._running = d
+
+        def done(delay):
+            self._running = None
+            if self._repoll and delay is not None:
+                # reconfigured during this poll: the next one uses the new config now
+                self._repoll = False
+                delay = 0
+            return delay
+
+        d.addBoth(done)
+        return d
+
+    def _succeeded(self, snapshot, started):
+        """Serve the new snapshot and log one line."""
+        self._cache.replace(snapshot)
+        self._failures = 0
+        elapsed = self._clock.seconds() - started
+        if snapshot.nodes == 0:
+            self.log.warn("poll of {where} succeeded but slurmrestd listed no nodes; "
+                          "serving empty target lists", where=self.source.where)
+        else:
+            self.log.info(
+                "poll of {where} ok in {elapsed:.2f} s: {nodes} nodes, targets {targets}"
+                "{skipped_text}", where=self.source.where, elapsed=elapsed,
+                nodes=snapshot.nodes, targets=_targets_text(snapshot.targets),
+                skipped_text=(f", {snapshot.skipped} nodes skipped (no name or a "
+                              f"duplicate name)" if snapshot.skipped else ""))
+        if self._observer is not None:
+            self._observer.poll_succeeded(snapshot, elapsed)
+        return self.config.interval
+
+    def _failed(self, failure, started):
+        """Log one line, keep the old data, and back off."""
+        if failure.check(defer.CancelledError) and self._stopped:
+            return None
+        self._failures += 1
+        delay = min(RETRY_BASE * 2 ** (self._failures - 1), self.config.interval)
+        age = self._cache.age()
+        kept = ("no data yet, /targets answers 503" if age is None
+                else f"still serving the data from {age:.0f} s ago")
+        if failure.check(SlurmSDError):
+            reason = str(failure.value)
+            redact = getattr(self.source, "redact", None)
+            if redact is not None:
+                # Defence in depth: an error body that echoes the token.
+                reason = redact(reason)
+            self.log.error("poll failed: {reason}; {kept}; next try in {delay:g} s",
+                           reason=reason, kept=kept, delay=delay)
+            kind = type(failure.value).__name__
+        else:
+            self.log.failure("poll failed unexpectedly; {kept}; next try in {delay:g} s",
+                             failure, kept=kept, delay=delay)
+            kind = "internal"
+        if self._observer is not None:
+            self._observer.poll_failed(kind, self._clock.seconds() - started)
+        return delay
+
+
+def _targets_text(targets):
+    """``node=12 dcgm=4`` for a log line."""
+    return " ".join(f"{name}={count}" for name, count in targets.items())
+
+
+class PollerService(Service):
+    """Starts and stops a :class:`Poller` with the application."""
+
+    def __init__(self, poller):
+        self.poller = poller
+
+    def startService(self):
+        """Start polling."""
+        Service.startService(self)
+        self.poller.start()
+
+    def stopService(self):
+        """Stop polling, cancelling a poll under way."""
+        Service.stopService(self)
+        self.poller.stop()

@@ -1,0 +1,127 @@
+"""
+Reloading the configuration on SIGHUP.
+
+:class:`Reloader` re-reads the file (with the same command-line overrides as
+at start), and either applies it to the running poller, site and metrics, or
+logs one line and keeps the running configuration. :class:`ReloadService`
+installs the SIGHUP handler while the daemon runs; the handler only hands the
+work to the reactor thread (``callFromThread``, as twistd's own SIGUSR1 log
+rotation does), so nothing runs inside the signal handler itself.
+
+``listen`` and ``logging.format`` are bound when the daemon starts: a reload
+that changes them says that a restart is needed and keeps the running values.
+"""
+import signal
+
+import attr
+from twisted.application.service import Service
+from twisted.logger import Logger
+
+from slurm_sd.errors import ConfigError
+from slurm_sd.service.changes import describe_changes, settings, show
+
+#: Settings a reload cannot apply to a running daemon (dotted key path).
+RESTART_ONLY = ("listen", "logging.format")
+
+
+class Reloader:
+    """
+    Loads the configuration again and applies it to the running daemon.
+
+    :param load_config: no arguments; returns a new
+        :class:`~slurm_sd.config.model.Config` or raises ``ConfigError``.
+    :param poller: the :class:`~slurm_sd.service.poller.Poller`; its ``config`` is the
+        configuration in effect (the web resources read it on every request).
+    :param make_source: ``make_source(config)``, a new fetch step for a
+        changed ``slurmrestd`` section.
+    :param site: the :class:`~slurm_sd.web.site.QuietSite` (its ``access_log``).
+    :param metrics: the :class:`~slurm_sd.web.metrics.Metrics`, or None.
+    """
+
+    log = Logger()
+
+    def __init__(self, load_config, poller, make_source, site, metrics=None):
+        self._load_config = load_config
+        self._poller = poller
+        self._make_source = make_source
+        self._site = site
+        self._metrics = metrics
+
+    def reload(self):
+        """
+        Load and apply the configuration; never raises.
+
+        :return: the configuration in effect afterwards (the old one when the
+            new one is bad).
+        """
+        old = self._poller.config
+        try:
+            new = self._load_config()
+        except ConfigError as error:
+            self.log.error("configuration reload failed, still running the previous "
+                           "configuration: {error}", error=str(error))
+            return self._failed(old)
+        except Exception:
+            self.log.failure("configuration reload failed unexpectedly, still running "
+                             "the previous configuration")
+            return self._failed(old)
+        for key in RESTART_ONLY:
+            before, after = settings(old)[key], settings(new)[key]
+            if before != after:
+                self.log.warn("configuration reload: {key} {after} needs a restart of "
+                              "slurm-sd; keeping {before} until then", key=key,
+                              before=show(before), after=show(after))
+        new = attr.evolve(new, listen=old.listen,
+                          logging=attr.evolve(new.logging, format=old.logging.format))
+        for warning in new.warnings:
+            self.log.warn("{remark}", remark=warning)
+        changes = describe_changes(old, new)
+        source = self._poller.source
+        if new.slurmrestd != old.slurmrestd:
+            source = self._make_source(new)
+        self._poller.reconfigure(source, new)
+        self._site.access_log = new.logging.access_log
+        if self._metrics is not None:
+            self._metrics.config_loaded(new)
+        self.log.info("configuration reloaded from {source}: {changes}", source=new.source,
+                      changes="; ".join(changes) if changes else "nothing changed")
+        return new
+
+    def _failed(self, old):
+        """Record a failed reload; the old config stays."""
+        if self._metrics is not None:
+            self._metrics.config_failed()
+        return old
+
+
+class ReloadService(Service):
+    """
+    Reloads on SIGHUP while running; the previous handler is restored on stop.
+
+    :param reactor: provides ``callFromThread``; the reload runs there.
+    :param reload: no arguments, e.g. :meth:`Reloader.reload`.
+    :param signals: the ``signal`` module, or a stand-in with ``signal(num,
+        handler) -> previous`` for tests.
+    """
+
+    def __init__(self, reactor, reload, signals=signal):
+        self._reactor = reactor
+        self._reload = reload
+        self._signals = signals
+        self._previous = None
+
+    def startService(self):
+        """Install the SIGHUP handler."""
+        Service.startService(self)
+        self._previous = self._signals.signal(self._signals.SIGHUP, self._on_signal)
+
+    def stopService(self):
+        """Put the previous SIGHUP handler back."""
+        Service.stopService(self)
+        if self._previous is not None:
+            self._signals.signal(self._signals.SIGHUP, self._previous)
+            self._previous = None
+
+    def _on_signal(self, signum, frame):
+        """The signal handler: only schedule the reload on the reactor."""
+        self._reactor.callFromThread(self._reload)

@@ -1,0 +1,29 @@
+"""
+Where the JWT sent to slurmrestd comes from: ``--token``, the token file (re-read
+every poll), or ``SLURM_JWT``.
+"""
+from slurm_sd.errors import FetchError
+
+
+def read_token(config, environ, opener=open):
+    """
+    The JWT to send: ``--token``, else the token file (re-read every poll so
+    rotation works), else ``SLURM_JWT``; None when there is none.
+
+    :raises FetchError: when the token file cannot be read.
+    """
+    if config.token:
+        return config.token.strip()
+    if config.token_file:
+        try:
+            with opener(config.token_file, encoding="utf-8") as handle:
+                token = handle.read().strip()
+        except OSError as e:
+            raise FetchError(f"cannot read slurmrestd.token_file {config.token_file}: "
+                             f"{e.strerror}")
+        if token.startswith("SLURM_JWT="):
+            # `scontrol token` prints SLURM_JWT=...; accept its output as it is.
+            token = token[len("SLURM_JWT="):]
+        return token or None
+    token = environ.get("SLURM_JWT", "").strip()
+    return token or None

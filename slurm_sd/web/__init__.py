@@ -1,0 +1,1 @@
+"""The serve step: HTTP resources, authentication, self-metrics and the site."""

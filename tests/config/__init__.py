@@ -1,0 +1,1 @@
+"""Tests for slurm_sd.config."""
