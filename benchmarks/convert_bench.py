@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import generate  # noqa: E402
-from run import JOBS  # noqa: E402  (the same jobs as the full benchmark)
+from run import JOBS_YAML  # noqa: E402  (the same jobs as the full benchmark)
 
 from slurm_sd.config.parse import parse  # noqa: E402
 from slurm_sd.pipeline.convert import convert  # noqa: E402
@@ -32,7 +32,7 @@ CONFIG = """\
 slurmrestd:
   url: unix:/nonexistent.sock
   api_version: v0.0.41
-""" + JOBS
+""" + JOBS_YAML
 
 
 def main(argv=None):

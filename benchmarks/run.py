@@ -50,10 +50,11 @@ PY = sys.executable
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MB = 1024 * 1024
-JOBS = ("node", "dcgm", "ipmi")
+#: The benchmark's job names, in config order.
+JOB_NAMES = ("node", "dcgm", "ipmi")
 
 #: The benchmark's jobs (also timed alone by convert_bench.py).
-JOBS = """\
+JOBS_YAML = """\
 jobs:
   - node:
       port: 9100
@@ -73,7 +74,7 @@ slurmrestd:
   timeout: 120
 interval: {interval}
 listen: tcp:{port}:interface=127.0.0.1
-""" + JOBS
+""" + JOBS_YAML
 
 
 # ---------------------------------------------------------------- processes
@@ -392,7 +393,7 @@ def run_size(nodes, args, procs):
                             settle=args.settle, **phase)
 
         served = {}
-        for job in JOBS + (None,):
+        for job in JOB_NAMES + (None,):
             path = "/targets" if job is None else "/targets?prom_job=%s" % job
             status, data = get(port, path)
             served[job or "(all)"] = {"status": status, "bytes": len(data)}

@@ -1,5 +1,9 @@
 """
-The console script ``slurm-sd``, for operators and cron, next to the daemon:
+The console script ``slurm-sd``, for operators and cron:
+
+``slurm-sd serve --config PATH [options]``
+    Run the daemon in the foreground with no pid file (``twistd -n --pidfile=
+    slurm-sd ...``); the options are the daemon's (``slurm-sd serve --help``).
 
 ``slurm-sd check --config PATH``
     Validate the file and summarise it (jobs, source, auth); a bad file is one
@@ -18,6 +22,7 @@ from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.task import react
 
+from slurm_sd._version import __version__
 from slurm_sd.atomicfile import write_atomically
 from slurm_sd.config.load import DEFAULT_CONFIG_PATH, load
 from slurm_sd.config.summary import summary
@@ -30,10 +35,13 @@ from slurm_sd.sources.file import FileSource, StdinSource
 def _parser():
     """The ``slurm-sd`` command line."""
     parser = argparse.ArgumentParser(
-        prog="slurm-sd", description="Prometheus HTTP service discovery for Slurm: check a "
-        "configuration, or dump the service discovery JSON once. The daemon itself runs "
-        "as `twistd -n --pidfile= slurm-sd --config PATH`.")
+        prog="slurm-sd", description="Prometheus HTTP service discovery for Slurm: run the "
+        "daemon, check a configuration, or dump the service discovery JSON once.")
+    parser.add_argument("--version", action="version", version=f"slurm-sd {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Only for --help: main() hands `serve ...` to twistd's option parser as it is.
+    commands.add_parser("serve", help="run the daemon in the foreground (no pid file); "
+                        "`slurm-sd serve --help` lists its options")
     check = commands.add_parser("check", help="validate a configuration file and "
                                 "summarise it", description="Validate a configuration file "
                                 "and summarise it; exit status 1 on a bad file.")
@@ -144,6 +152,11 @@ def main(argv=None, stdout=None, stderr=None, stdin=None, environ=None, _reactor
 
     :return: the exit status (``dump`` exits through ``react`` instead).
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["serve"]:
+        from slurm_sd.tap import run_foreground  # twistd's machinery, only when serving
+        run_foreground(argv[1:])
+        return 0
     args = _parser().parse_args(argv)
     stdout = sys.stdout.buffer if stdout is None else stdout
     stderr = sys.stderr if stderr is None else stderr

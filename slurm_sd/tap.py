@@ -1,5 +1,6 @@
 """
-twistd wiring: ``twistd -n --pidfile= slurm-sd --config PATH [options]``.
+twistd wiring: ``twistd -n --pidfile= slurm-sd --config PATH [options]``, or
+``slurm-sd serve --config PATH [options]`` (:func:`run_foreground`).
 
 Only :func:`makeService` touches the global reactor; :func:`build_service`
 takes one, so tests run the whole daemon on a ``MemoryReactor``.
@@ -8,11 +9,13 @@ import os
 import signal
 
 from twisted.application.internet import StreamServerEndpointService
-from twisted.application.service import MultiService, Service
+from twisted.application.service import MultiService, Service, ServiceMaker
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
+from twisted.scripts.twistd import ServerOptions, runApp
 
+from slurm_sd._version import __version__
 from slurm_sd.config.load import DEFAULT_CONFIG_PATH, OVERRIDES, load
 from slurm_sd.errors import ConfigError, SecretFileError
 from slurm_sd.pipeline.runner import PipelineService, make_pipeline
@@ -45,6 +48,11 @@ class Options(usage.Options):
         usage.Options.__init__(self)
         self._opener = opener
         self.config = None
+
+    def opt_version(self):
+        """Print slurm-sd's version and exit."""
+        print(f"slurm-sd {__version__}")
+        raise SystemExit(0)
 
     def parseOptions(self, options=None):
         """
@@ -167,7 +175,37 @@ class ListeningService(StreamServerEndpointService):
                      reason=failure.getErrorMessage())
         # twistd has no exit-status hook; leave after the reactor has shut down.
         self._reactor.addSystemEventTrigger("after", "shutdown", os._exit, 1)
-        self._reactor.stop()
+        # twistd listens before the reactor runs, when stop() would be ignored.
+        self._reactor.callWhenRunning(self._reactor.stop)
+
+
+#: What the twistd plugin (twisted/plugins/slurm_sd_plugin.py) registers.
+TAPNAME = "slurm-sd"
+DESCRIPTION = "Prometheus HTTP service discovery for Slurm"
+
+
+class _ForegroundOptions(ServerOptions):
+    """twistd's options with slurm-sd as the only command, found without a plugin scan."""
+
+    @property
+    def subCommands(self):
+        """slurm-sd, the way twistd lists a plugin."""
+        maker = ServiceMaker(TAPNAME, __name__, DESCRIPTION, TAPNAME)
+        self.loadedPlugins = {TAPNAME: maker}
+        yield TAPNAME, None, maker.options, DESCRIPTION
+
+
+def run_foreground(argv):
+    """
+    ``slurm-sd serve [options]``: what ``twistd -n --pidfile= slurm-sd [options]``
+    does, in the foreground and with no pid file; returns when the daemon stops.
+    """
+    options = _ForegroundOptions()
+    try:
+        options.parseOptions(["--nodaemon", "--pidfile=", TAPNAME, *argv])
+    except usage.UsageError as error:
+        raise SystemExit(f"slurm-sd serve: {error}")
+    runApp(options)
 
 
 def makeService(options):

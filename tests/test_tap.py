@@ -1,13 +1,26 @@
 """Tests for slurm_sd.tap and the twistd plugin: the wiring, without twistd."""
 import io
 import json
+import os
+import sys
 
 from twisted.application.service import IServiceMaker
+from twisted.internet import defer
+from twisted.internet.error import CannotListenError
 from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import capturedLogs, formatEvent
 from twisted.plugin import IPlugin, getPlugins
 from twisted.trial.unittest import SynchronousTestCase
 
-from slurm_sd.tap import Options, build_service, makeService
+from slurm_sd import __version__
+from slurm_sd.tap import (
+    DESCRIPTION,
+    TAPNAME,
+    ListeningService,
+    Options,
+    build_service,
+    makeService,
+)
 from tests.fakes import SAMPLES
 
 GOOD = """
@@ -146,3 +159,48 @@ class PluginTests(SynchronousTestCase):
         self.assertIs(makers[0].options, Options)
         self.assertIs(makers[0].makeService.__func__ if hasattr(makers[0].makeService, "__func__")
                       else makers[0].makeService, makeService)
+
+    def test_plugin_matches_serve(self):
+        """The dropin and ``slurm-sd serve`` describe the same command."""
+        [maker] = [p for p in getPlugins(IServiceMaker) if p.tapname == "slurm-sd"]
+        self.assertEqual((maker.tapname, maker.description), (TAPNAME, DESCRIPTION))
+
+
+class _RefusingEndpoint:
+    """A server endpoint whose port is taken."""
+
+    def listen(self, factory):
+        """Fail as a taken TCP port does."""
+        return defer.fail(CannotListenError("127.0.0.1", 8080, OSError(98, "Address already in use")))
+
+
+class ListeningTests(SynchronousTestCase):
+    """A port that cannot be listened on ends the daemon, even before the reactor runs."""
+
+    def test_taken_port_stops_once_running(self):
+        """twistd listens before the reactor runs: the stop is scheduled for when it
+        runs (a stop() before run() is ignored), exit status 1 after shutdown, one line."""
+        reactor = MemoryReactorClock()
+        service = ListeningService(reactor, "tcp:8080", _RefusingEndpoint(), object())
+        with capturedLogs() as events:
+            service.privilegedStartService()
+        self.assertFalse(reactor.hasStopped)
+        reactor.run()
+        self.assertTrue(reactor.hasStopped)
+        self.assertEqual(reactor.triggers["after"]["shutdown"], [(os._exit, (1,), {})])
+        lines = [formatEvent(event) for event in events]
+        self.assertEqual(lines, ["cannot listen on tcp:8080: Couldn't listen on "
+                                 "127.0.0.1:8080: [Errno 98] Address already in use."])
+
+
+class VersionTests(SynchronousTestCase):
+    """``twistd slurm-sd --version``."""
+
+    def test_version(self):
+        """--version prints slurm-sd's version and exits 0 without reading a config."""
+        out = io.StringIO()
+        self.patch(sys, "stdout", out)
+        with self.assertRaises(SystemExit) as caught:
+            Options(opener=opener_for({})).parseOptions(["--version"])
+        self.assertEqual(caught.exception.code, 0)
+        self.assertEqual(out.getvalue(), f"slurm-sd {__version__}\n")

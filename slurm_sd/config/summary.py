@@ -4,6 +4,8 @@ token comes from (never the token), the listener, the jobs, and warnings.
 """
 import os
 
+from slurm_sd.sources.tokens import JWT_VARIABLE
+
 
 def _readable(path):
     """True when this process can read ``path``."""
@@ -35,12 +37,12 @@ def summary(config, environ):
             if not _readable(slurm.token_file):
                 warnings.append(f"slurmrestd.token_file: {slurm.token_file} is not readable "
                                 f"by this user; the daemon's user must be able to read it")
-        elif environ.get("SLURM_JWT", "").strip():
+        elif environ.get(JWT_VARIABLE, "").strip():
             auth = "token from the SLURM_JWT environment variable"
         else:
             auth = ("no token: no X-SLURM-* headers are sent (rest_auth/local: run as "
                     "slurmrestd's user or root)")
-        if slurm.user and (slurm.token or slurm.token_file or environ.get("SLURM_JWT")):
+        if slurm.user and (slurm.token or slurm.token_file or environ.get(JWT_VARIABLE)):
             auth += f", user {slurm.user}"
         lines.append(f"auth: {auth}")
     cluster = config.cluster_name or "(from slurmrestd's answer)"

@@ -24,6 +24,7 @@ from slurm_sd.errors import BadResponse, WorkerError
 from slurm_sd.pipeline.build import build_snapshot, close_body
 from slurm_sd.pipeline.worker import BODY_FD, RESULT_FD
 from slurm_sd.sources.spool import SpooledBody
+from slurm_sd.sources.tokens import JWT_VARIABLE
 
 # The worker's command: ``python -c _BOOT SYS_PATH_AS_JSON``.
 _BOOT = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
@@ -135,15 +136,16 @@ class WorkerPipeline:
     def _spawn(self, body_file, result_file, config):
         """Start the worker; return its protocol."""
         protocol = _WorkerProtocol(result_file, config.slurmrestd.timeout, self.log)
-        self._workers.add(protocol)
-        protocol.when_ended().addCallback(lambda _: self._workers.discard(protocol))
         # The child imports what this process would import: this very slurm_sd,
         # wherever it was loaded from (a checkout, a virtualenv, site-packages).
         self._reactor.spawnProcess(
             protocol, self._executable,
-            [self._executable, "-c", _BOOT, json.dumps(sys.path)], env=dict(os.environ),
+            [self._executable, "-c", _BOOT, json.dumps(sys.path)], env=worker_environment(),
             childFDs={0: "w", 1: "r", 2: "r", BODY_FD: body_file.fileno(),
                       RESULT_FD: result_file.fileno()})
+        # Only a worker that started is waited for when the daemon stops.
+        self._workers.add(protocol)
+        protocol.when_ended().addCallback(lambda _: self._workers.discard(protocol))
         # The token is not the worker's business.
         config = attr.evolve(config, slurmrestd=attr.evolve(config.slurmrestd, token=None))
         protocol.transport.write(pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL))
@@ -151,6 +153,11 @@ class WorkerPipeline:
         protocol.timeout = self._reactor.callLater(config.slurmrestd.timeout,
                                                    protocol.time_out)
         return protocol
+
+
+def worker_environment():
+    """The daemon's environment for a worker, without the token it may hold."""
+    return {name: value for name, value in os.environ.items() if name != JWT_VARIABLE}
 
 
 def _to_file(body):
@@ -233,7 +240,9 @@ class _WorkerProtocol(ProcessProtocol):
             for line in remarks.splitlines():
                 self._log.warn("decode worker: {line}", line=line)
         elif remarks:
-            self._log.error("decode worker failed:\n{remarks}", remarks=remarks)
+            # One line, whatever the worker printed (a traceback, say).
+            self._log.error("decode worker failed: {remarks}",
+                            remarks=" | ".join(remarks.splitlines()))
         if self.result.called:
             return
         if self._timed_out:

@@ -4,6 +4,9 @@ every poll), or ``SLURM_JWT``.
 """
 from slurm_sd.errors import FetchError
 
+#: The environment variable Slurm's own tools take a token from.
+JWT_VARIABLE = "SLURM_JWT"
+
 
 def read_token(config, environ, opener=open):
     """
@@ -21,9 +24,9 @@ def read_token(config, environ, opener=open):
         except OSError as e:
             raise FetchError(f"cannot read slurmrestd.token_file {config.token_file}: "
                              f"{e.strerror}")
-        if token.startswith("SLURM_JWT="):
+        if token.startswith(JWT_VARIABLE + "="):
             # `scontrol token` prints SLURM_JWT=...; accept its output as it is.
-            token = token[len("SLURM_JWT="):]
+            token = token[len(JWT_VARIABLE) + 1:]
         return token or None
-    token = environ.get("SLURM_JWT", "").strip()
+    token = environ.get(JWT_VARIABLE, "").strip()
     return token or None

@@ -11,12 +11,22 @@ import time
 from tests.integration import support
 
 
-def twistd():
-    """The ``twistd`` that belongs to this Python (the venv's), else the one on PATH."""
-    path = support.find_program("twistd")
+def program(name):
+    """The program ``name`` that belongs to this Python (the venv's), else the one on PATH."""
+    path = support.find_program(name)
     if path is None:
-        support.unavailable("twistd not found beside {} nor on PATH".format(sys.executable))
+        support.unavailable("{} not found beside {} nor on PATH".format(name, sys.executable))
     return path
+
+
+def twistd():
+    """The venv's ``twistd``."""
+    return program("twistd")
+
+
+def console_script():
+    """The venv's ``slurm-sd`` console script."""
+    return program("slurm-sd")
 
 
 def daemon_env():
@@ -65,14 +75,18 @@ class Daemon:
         self.cwd = cwd
         self.proc = None
 
-    def start(self, wait="listening"):
+    def start(self, wait="listening", serve=False):
         """
         Start the daemon; wait until its port answers (``wait="listening"``), or until
         ``/targets`` answers 200 (``wait="data"``), or not at all (``None``).
+
+        :param serve: start it as ``slurm-sd serve`` instead of ``twistd -n``.
         """
         self._log = open(self.log_path, "ab")
+        command = ([console_script(), "serve"] if serve
+                   else [twistd(), "-n", "--pidfile=", "slurm-sd"])
         self.proc = subprocess.Popen(
-            [twistd(), "-n", "--pidfile=", "slurm-sd", "--config", self.config_path],
+            command + ["--config", self.config_path],
             env=daemon_env(), cwd=self.cwd, stdin=subprocess.DEVNULL,
             stdout=self._log, stderr=subprocess.STDOUT,
         )

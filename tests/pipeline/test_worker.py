@@ -304,6 +304,32 @@ class WorkerPipelineTests(SynchronousTestCase):
         chosen = make_pipeline(self.reactor).process
         self.assertIsInstance(chosen.__self__, WorkerPipeline)
 
+    def test_worker_environment_has_no_token(self):
+        """The worker's environment is the daemon's without SLURM_JWT."""
+        self.patch(os, "environ", {"SLURM_JWT": "s3cret", "PATH": "/bin", "LANG": "C"})
+        d, spawned = self.start()
+        self.assertEqual(spawned.env, {"PATH": "/bin", "LANG": "C"})
+
+    def test_failure_remarks_one_line(self):
+        """A failed worker's traceback is logged as one line."""
+        d, spawned = self.start()
+        spawned.protocol.childDataReceived(2, b"Traceback (most recent call last):\n"
+                                              b"  ...\nMemoryError: out\n")
+        spawned.protocol.processEnded(Failure(error.ProcessTerminated(exitCode=1)))
+        self.failureResultOf(d, WorkerError)
+        self.assertEqual(self.lines(LogLevel.error), [
+            "decode worker failed: Traceback (most recent call last): |   ... | MemoryError: out"])
+
+    def test_spawn_failure_does_not_block_stop(self):
+        """A worker that cannot be spawned fails the poll, and stopping waits for nothing."""
+        def refuse(*args, **kwargs):
+            raise OSError(11, "Resource temporarily unavailable")
+        self.patch(self.reactor, "spawnProcess", refuse)
+        pipeline = WorkerPipeline(self.reactor, executable="/py")
+        failure = self.failureResultOf(pipeline.process(NODES, CONFIG), WorkerError)
+        self.assertIn("cannot start the decode worker", str(failure.value))
+        self.successResultOf(pipeline.stop())
+
 
 class RealWorkerTests(TestCase):
     """One real worker process."""
@@ -325,3 +351,4 @@ class RealWorkerTests(TestCase):
             raise SkipTest("no /bin/false")
         d = WorkerPipeline(global_reactor, executable="/bin/false").process(NODES, CONFIG)
         return self.assertFailure(d, WorkerError)
+

@@ -4,6 +4,6 @@ from twisted.application.service import ServiceMaker
 slurmSD = ServiceMaker(
     "slurm-sd",
     "slurm_sd.tap",
-    "Prometheus HTTP service discovery for Slurm (polls slurmrestd)",
+    "Prometheus HTTP service discovery for Slurm",
     "slurm-sd",
 )
