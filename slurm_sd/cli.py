@@ -8,13 +8,16 @@ The console script ``slurm-sd``, for operators and cron:
 ``slurm-sd check --config PATH``
     Validate the file and summarise it (jobs, source, auth); a bad file is one
     line on stderr and exit status 1.
-``slurm-sd dump --config PATH [--job NAME] [--input NODES.json] [--output FILE]``
+``slurm-sd dump --config PATH [--job NAME] [--input NODES.json] [--output FILE]
+[--summary | --pretty]``
     Poll slurmrestd once (or read a saved node list) and print the SD JSON, or
     write it atomically to FILE, for Prometheus ``file_sd_configs`` without
     the daemon. Quiet on success (cron mails any output); on failure one line
-    on stderr, exit status 1, and FILE is left as it was.
+    on stderr, exit status 1, and FILE is left as it was. ``--summary`` prints
+    a table of target counts instead, ``--pretty`` indented JSON.
 """
 import argparse
+import json
 import os
 import sys
 
@@ -28,6 +31,7 @@ from slurm_sd.config.load import DEFAULT_CONFIG_PATH, load
 from slurm_sd.config.summary import summary
 from slurm_sd.errors import ConfigError, SlurmSDError
 from slurm_sd.pipeline.runner import process
+from slurm_sd.pipeline.tally import table, tally
 from slurm_sd.sources.choose import make_source
 from slurm_sd.sources.file import FileSource, StdinSource
 
@@ -60,7 +64,24 @@ def _parser():
     dump.add_argument("--output", metavar="FILE",
                       help="write FILE atomically (a temporary file in the same directory, "
                       "then rename) instead of stdout, e.g. for file_sd_configs")
+    shape = dump.add_mutually_exclusive_group()
+    shape.add_argument("--summary", action="store_true",
+                       help="print a table of targets by job, cluster, partition and "
+                       "coarse state instead of the JSON")
+    shape.add_argument("--pretty", action="store_true", help="indent the JSON")
     return parser
+
+
+def _dump_body(snapshot, args, config):
+    """What ``dump`` writes for ``args``: the SD JSON as served, indented, or a table."""
+    if not (args.summary or args.pretty):
+        return snapshot.bodies[args.job] + b"\n"
+    if args.pretty:
+        return json.dumps(json.loads(snapshot.bodies[args.job]), indent=2,
+                          ensure_ascii=False).encode("utf-8") + b"\n"
+    names = [args.job] if args.job is not None else [job.name for job in config.jobs]
+    return table(tally({name: json.loads(snapshot.bodies[name]) for name in names})
+                 ).encode("utf-8")
 
 
 def check(path, out, err, environ):
@@ -118,7 +139,7 @@ def dump(reactor, args, out, err, environ, stdin=None, make_source=make_source):
 
     def write(snapshot):
         """Print or atomically write the body asked for; exit status 0."""
-        body = snapshot.bodies[args.job] + b"\n"
+        body = _dump_body(snapshot, args, config)
         if args.output:
             write_atomically(args.output, body)
         else:

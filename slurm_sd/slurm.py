@@ -4,6 +4,7 @@ base states and state flags of those versions, the coarse state classes of
 ``__meta_state`` and the node fields a target address can come from.
 """
 import re
+from functools import lru_cache
 
 #: The oldest and newest node API versions slurm-sd reads (v0.0.36 has no node
 #: ``partitions``; v0.0.46 is Slurm 26.11's).
@@ -37,6 +38,9 @@ STATE_CLASSES = ("active", "drain", "down", "powered_down", "unknown")
 
 #: Node fields a target's host can come from (``target_address``).
 TARGET_ADDRESSES = ("address", "hostname", "name")
+
+# A GRES entry's socket or index suffix, e.g. ``(S:0-1)`` or ``(IDX:0,2)``.
+_GRES_SUFFIX = re.compile(r"\([^)]*\)")
 
 _POWER_FLAGS = frozenset({"powered_down", "powering_down", "powering_up"})
 _DRAIN_FLAGS = frozenset({"drain", "fail", "power_drain"})
@@ -81,3 +85,15 @@ def full_state(state, flags):
     if not flags:
         return state
     return "+".join((state, *flags))
+
+
+@lru_cache(maxsize=4096)
+def gres_names(gres):
+    """
+    The GRES names in a node's ``gres`` string (SPEC 12): the name before the
+    first ``:`` of each comma-separated entry, so ``gpu:a100:4(S:0-1),nic:1``
+    has ``gpu`` and ``nic``; ``""`` and Slurm's ``(null)`` have none.
+    """
+    entries = _GRES_SUFFIX.sub("", gres or "").split(",")
+    return frozenset(name for name in (entry.split(":", 1)[0].strip() for entry in entries)
+                     if name)

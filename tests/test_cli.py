@@ -1,4 +1,5 @@
 """Tests for slurm_sd.cli: ``slurm-sd check`` and ``slurm-sd dump``."""
+import contextlib
 import io
 import json
 import os
@@ -168,6 +169,55 @@ class DumpTests(CLITestCase):
         path = self.config()
         self.assertEqual(self.run_dump("--config", path, "--input", NODES, "--job", "dcgm"), 0)
         self.assertEqual(self.out.getvalue(), self.expected(path, "dcgm"))
+
+    def test_summary(self):
+        """--summary prints a table of the served targets by job, cluster, partition and
+        coarse state; a node in two partitions counts under each; columns line up."""
+        path = self.config(extra="cluster_name: hpc1\n")
+        self.assertEqual(self.run_dump("--config", path, "--input", NODES, "--summary"), 0)
+        lines = self.out.getvalue().decode().splitlines()
+        self.assertEqual(lines[0].split(), ["JOB", "CLUSTER", "PARTITION", "STATE", "TARGETS"])
+        self.assertEqual({len(line) for line in lines}, {len(lines[0])})
+        rows = [line.split() for line in lines[1:]]
+        self.assertIn(["dcgm", "hpc1", "gpu", "down", "2"], rows)
+        self.assertIn(["ipmi", "hpc1", "gpu", "down", "4"], rows)
+        # Every served target is counted once per partition it is listed under.
+        served = json.loads(self.expected(path, "ipmi"))
+        listed = sum(len(g["labels"]["__meta_slurm_partitions"].strip(",").split(","))
+                     for g in served)
+        self.assertEqual(sum(int(row[4]) for row in rows if row[0] == "ipmi"), listed)
+        self.assertEqual([row[0] for row in rows], sorted(
+            (row[0] for row in rows), key=["node", "dcgm", "ipmi"].index))
+
+    def test_summary_of_a_job_without_targets(self):
+        """A job that keeps no node is one row of 0 targets, not missing."""
+        path = self.config(extra="cluster_name: hpc1\n")
+        self.assertEqual(self.run_dump("--config", path, "--input", NODES, "--summary",
+                                       "--job", "dcgm"), 0)
+        rows = [line.split() for line in self.out.getvalue().decode().splitlines()[1:]]
+        self.assertEqual(rows, [["dcgm", "hpc1", "gpu", "down", "2"]])
+        path = self.config(extra="  - none: {port: 9999, partitions: [nosuch]}\n",
+                           name="none.yaml")
+        self.out.seek(0), self.out.truncate()
+        self.assertEqual(self.run_dump("--config", path, "--input", NODES, "--summary",
+                                       "--job", "none"), 0)
+        self.assertEqual(self.out.getvalue().decode().splitlines()[1].split(),
+                         ["none", "-", "-", "-", "0"])
+
+    def test_pretty(self):
+        """--pretty is the same JSON as served, indented."""
+        path = self.config()
+        self.assertEqual(self.run_dump("--config", path, "--input", NODES, "--pretty"), 0)
+        text = self.out.getvalue().decode()
+        self.assertIn('\n  {\n    "targets": [', text)
+        self.assertEqual(json.loads(text), json.loads(self.expected(path)))
+
+    def test_summary_and_pretty_exclude_each_other(self):
+        """--summary with --pretty is a usage error."""
+        with contextlib.redirect_stderr(io.StringIO()) as usage:
+            with self.assertRaises(SystemExit):
+                self.args("dump", "--summary", "--pretty")
+        self.assertIn("not allowed with argument --summary", usage.getvalue())
 
     def test_unknown_job(self):
         """An unknown --job exits 1 naming the known jobs, before any poll."""

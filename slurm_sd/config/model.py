@@ -54,6 +54,7 @@ class JobConfig:
     port = attr.ib(validator=attr.validators.instance_of(int))
     partitions = attr.ib(default=None)
     features = attr.ib(default=None)
+    gres = attr.ib(default=None)
     exclude_states = attr.ib(default=frozenset(), converter=frozenset)
     scheme = attr.ib(default=None)
     metrics_path = attr.ib(default=None)

@@ -120,7 +120,7 @@ def _parse_job(reader, entry, index):
     kwargs = {"name": name,
               "port": reader.number(options["port"], f"{path}.port", 1, integer=True,
                                     maximum=65535)}
-    for key in ("partitions", "features"):
+    for key in ("partitions", "features", "gres"):
         if options.get(key) is not None:
             kwargs[key] = reader.string_list(options[key], f"{path}.{key}")
     if options.get("exclude_states") is not None:

@@ -77,6 +77,8 @@ def _job_details(job):
         details.append("partitions " + " ".join(job.partitions))
     if job.features is not None:
         details.append("features " + " ".join(job.features))
+    if job.gres is not None:
+        details.append("gres " + " ".join(job.gres))
     if job.exclude_states:
         details.append("exclude_states " + " ".join(sorted(job.exclude_states)))
     if job.scheme:

@@ -31,7 +31,7 @@ import re
 from itertools import islice
 from operator import attrgetter, eq
 
-from slurm_sd.slurm import TARGET_ADDRESSES, full_state, state_class
+from slurm_sd.slurm import TARGET_ADDRESSES, full_state, gres_names, state_class
 
 # The node fields that make a shape.
 _SHAPE = attrgetter("partitions", "state", "flags", "architecture")
@@ -102,14 +102,13 @@ class _Shape:
             self._sorted_hosts = sorted([hosts[index] for index in self.indexes])
         return self._sorted_hosts
 
-    def having(self, features):
+    def having(self, keep):
         """
-        The shape of just the nodes whose active features include ``features``
-        (a set), or None if there are none.
+        The shape of just the nodes for which ``keep(node)`` is true, or None if
+        there are none.
         """
         nodes = self.nodes
-        indexes = [index for index in self.indexes
-                   if features.issubset(nodes[index].active_features)]
+        indexes = [index for index in self.indexes if keep(nodes[index])]
         if not indexes:
             return None
         return _Shape(nodes, self.hosts, indexes, self.partitions, self.state_class,
@@ -145,13 +144,18 @@ def _shapes(nodes, get_host):
 
 
 def _selected(shapes, job):
-    """The shapes of the nodes ``job`` keeps by state class and features."""
+    """The shapes of the nodes ``job`` keeps by state class, features and GRES."""
     exclude = job.exclude_states
     selected = [shape for shape in shapes if shape.state_class not in exclude]
-    if job.features:
-        # Per node: active features (racks, ...) may differ from node to node.
-        needed = frozenset(job.features)
-        selected = [kept for kept in (shape.having(needed) for shape in selected)
+    # Per node: active features (racks, ...) and GRES may differ from node to node.
+    features = frozenset(job.features or ())
+    gres = frozenset(job.gres or ())
+    if features or gres:
+        def keep(node):
+            """The node has every feature active and every GRES the job names."""
+            return (features.issubset(node.active_features)
+                    and gres.issubset(gres_names(node.gres)))
+        selected = [kept for kept in (shape.having(keep) for shape in selected)
                     if kept is not None]
     return selected
 

@@ -106,6 +106,22 @@ class SelectorTests(SynchronousTestCase):
         self.assertEqual(served("  - dcgm: {port: 9400, features: [a100, nvlink]}\n", "dcgm"),
                          [])
 
+    def test_gres_in_both_grouping_modes(self):
+        """gres keeps only nodes having every named GRES, grouped by partition or by node."""
+        for group_by in ("partition", "node"):
+            job = f"  - dcgm: {{port: 9400, gres: [gpu], group_by: {group_by}}}\n"
+            self.assertEqual(sorted(set(targets(served(job, "dcgm")))), ["10.0.0.11:9400"])
+            job = f"  - dcgm: {{port: 9400, gres: [gpu, nic], group_by: {group_by}}}\n"
+            self.assertEqual(served(job, "dcgm"), [])
+
+    def test_gres_with_features(self):
+        """gres and features together: a node must satisfy both."""
+        self.assertEqual(
+            served("  - dcgm: {port: 9400, gres: [gpu], features: [nvlink]}\n", "dcgm"), [])
+        self.assertEqual(
+            sorted(set(targets(served("  - dcgm: {port: 9400, gres: [gpu], "
+                                      "features: [a100]}\n", "dcgm")))), ["10.0.0.11:9400"])
+
     def test_exclude_states(self):
         """exclude_states leaves out the named coarse classes."""
         groups = served("  - node: {port: 9100, exclude_states: [down, powered_down]}\n",
@@ -121,6 +137,8 @@ class SelectorTests(SynchronousTestCase):
                                    "got a string ('a100')"),
                 ("partitions: []", "jobs[0].j.partitions: must be a non-empty list of "
                                    "strings, got a list"),
+                ("gres: gpu", "jobs[0].j.gres: must be a non-empty list of strings, "
+                              "got a string ('gpu')"),
                 ("exclude_states: [idle]", "jobs[0].j.exclude_states[0]: must be one of "
                                            "active, drain, down, powered_down, unknown, "
                                            "got 'idle'")):
