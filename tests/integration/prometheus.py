@@ -17,8 +17,10 @@ PROGRAMS = ("prometheus", "promtool")
 def sd_config(jobs, sd_base_url, refresh_interval="1s"):
     """
     A Prometheus configuration (as text; JSON is valid YAML) with one scrape job per name
-    in ``jobs``, each discovering its targets from ``SD_BASE_URL/targets?prom_job=NAME``.
+    in ``jobs``, each discovering its targets from ``SD_BASE_URL/targets?prom_job=NAME``;
+    a list of base URLs (replicas, SPEC 13) gives each job one http_sd_config per URL.
     """
+    base_urls = [sd_base_url] if isinstance(sd_base_url, str) else list(sd_base_url)
     config = {
         "global": {"scrape_interval": "1m", "scrape_timeout": "1s",
                    "evaluation_interval": "1m"},
@@ -27,9 +29,9 @@ def sd_config(jobs, sd_base_url, refresh_interval="1s"):
                 "job_name": job,
                 "http_sd_configs": [{
                     "url": "{}/targets?{}".format(
-                        sd_base_url, urllib.parse.urlencode({"prom_job": job})),
+                        base_url, urllib.parse.urlencode({"prom_job": job})),
                     "refresh_interval": refresh_interval,
-                }],
+                } for base_url in base_urls],
             }
             for job in jobs
         ],

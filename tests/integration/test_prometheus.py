@@ -5,6 +5,7 @@ Slurm 22.05 cluster, keeps them while the daemon restarts, and the Prometheus ex
 """
 import os
 import re
+import signal
 import tempfile
 import time
 
@@ -64,12 +65,14 @@ class _WithDaemonAndPrometheus:
         self.port = support.free_port()
         self.daemon = self.start_daemon("unix:" + self.cluster.unix_socket, "good")
 
-    def start_daemon(self, url, name, wait="data"):
-        """Start a daemon on our port polling ``url``; it is stopped when the test ends."""
+    def start_daemon(self, url, name, wait="data", port=None):
+        """Start a daemon on our port (or ``port``) polling ``url``; it is stopped when
+        the test ends."""
+        port = self.port if port is None else port
         path = daemon.write_config(
-            os.path.join(self.tmp, name + ".yaml"), url=url, port=self.port,
+            os.path.join(self.tmp, name + ".yaml"), url=url, port=port,
             jobs=self.jobs, interval=INTERVAL, cluster_name=slurm_cluster.CLUSTER_NAME)
-        d = daemon.Daemon(path, self.port, os.path.join(self.tmp, name + ".log"),
+        d = daemon.Daemon(path, port, os.path.join(self.tmp, name + ".log"),
                           cwd=self.tmp)
         self.addCleanup(d.stop)
         d.start(wait=wait)
@@ -284,3 +287,58 @@ class ExampleRelabelingTests(_WithDaemonAndPrometheus, SynchronousTestCase):
 
         # The example's own static job scrapes slurm-sd's /metrics.
         self.assertIn("slurm-sd", {t["scrapePool"] for t in prom.active_targets()})
+
+
+class ReplicaTests(_WithDaemonAndPrometheus, SynchronousTestCase):
+    """SPEC 13: two replicas polling the same cluster, one Prometheus job listing both
+    as two http_sd_configs."""
+
+    jobs = [{"node": {"port": 9100}}]
+
+    def setUp(self):
+        """The cluster, replica A (the mixin's daemon), replica B on another port, and
+        Prometheus discovering job node from both."""
+        super().setUp()
+        self.replica_b = self.start_daemon("unix:" + self.cluster.unix_socket, "replica-b",
+                                           port=support.free_port())
+        self.prom = self.start_prometheus(prometheus.sd_config(
+            ["node"], [self.daemon.url, self.replica_b.url], refresh_interval="1s"))
+
+    def scraped_once(self):
+        """The addresses Prometheus scrapes for job node, once each and all of them (else
+        NotReady)."""
+        want = sorted(address for address, _ in expected.flat(self.expected_groups()["node"]))
+        want = sorted(set(want))
+        got = sorted(t["labels"]["instance"] for t in self.prom.active_targets()
+                     if t["scrapePool"] == "node")
+        if got != want:
+            raise support.NotReady("scraped {} expected each of {} once".format(got, want))
+        pool = self.prom.metric("prometheus_target_scrape_pool_targets", scrape_job="node")
+        if pool != len(want):
+            raise support.NotReady("scrape pool holds {} targets, {} expected".format(
+                pool, len(want)))
+        return got
+
+    def test_each_target_once_and_all_stay_when_a_replica_dies(self):
+        """Both replicas serve the same groups; Prometheus scrapes each target once;
+        after replica A is killed (SIGKILL) and several SD refreshes fail, every target
+        is still there, still once."""
+        self.assertEqual(self.daemon.targets("node"), self.replica_b.targets("node"))
+        before = self.wait(self.prom, self.scraped_once, "each target scraped once")
+
+        failures = self.prom.metric("prometheus_sd_http_failures_total")
+        workers = support.descendants(self.daemon.proc.pid)
+        os.kill(self.daemon.proc.pid, signal.SIGKILL)
+        started = time.monotonic()
+        for pid in workers:  # a decode worker it had running, orphaned by the kill
+            support.stop_pid(pid, timeout=1)
+
+        def failures_counted():
+            now = self.prom.metric("prometheus_sd_http_failures_total")
+            if now < failures + 3:
+                raise support.NotReady("prometheus_sd_http_failures_total {} -> {}".format(
+                    failures, now))
+        self.wait(self.prom, failures_counted, "the dead replica's refreshes to fail")
+        # Prometheus applies discovery updates at most every 5 s: wait past that.
+        time.sleep(max(0.0, 7 - (time.monotonic() - started)))
+        self.assertEqual(before, self.scraped_once())
