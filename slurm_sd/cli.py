@@ -30,6 +30,7 @@ from slurm_sd.atomicfile import write_atomically
 from slurm_sd.config.load import DEFAULT_CONFIG_PATH, load
 from slurm_sd.config.summary import summary
 from slurm_sd.errors import ConfigError, SlurmSDError
+from slurm_sd.pipeline.render import merge_snapshots
 from slurm_sd.pipeline.runner import process
 from slurm_sd.pipeline.tally import table, tally
 from slurm_sd.sources.choose import make_source
@@ -58,6 +59,9 @@ def _parser():
                       help=f"the YAML configuration (default: {DEFAULT_CONFIG_PATH})")
     dump.add_argument("--job", metavar="NAME",
                       help="only this job's groups (default: every job's, in config order)")
+    dump.add_argument("--cluster", metavar="NAME",
+                      help="with clusters: poll only this cluster (default: every cluster, "
+                      "in config order)")
     dump.add_argument("--input", metavar="NODES.json",
                       help="read this saved node list (slurmrestd's /nodes/ answer or "
                       "`scontrol show nodes --json`; - for stdin) instead of polling")
@@ -129,13 +133,28 @@ def dump(reactor, args, out, err, environ, stdin=None, make_source=make_source):
         known = ", ".join(job.name for job in config.jobs)
         err.write(f"slurm-sd: dump: no job {args.job!r} in {config.source} (jobs: {known})\n")
         return defer.succeed(1)
-    limit = config.slurmrestd.max_response_bytes
-    if args.input == "-":
-        source = StdinSource(stdin, limit)
-    elif args.input is not None:
-        source = FileSource(args.input, limit)
-    else:
-        source = make_source(reactor, config, environ)
+    clusters = config.cluster_configs()
+    if args.cluster is not None:
+        clusters = [(name, view) for name, view in clusters if name == args.cluster]
+        if not clusters:
+            known = ", ".join(name for name, _ in config.cluster_configs())
+            err.write(f"slurm-sd: dump: no cluster {args.cluster!r} in {config.source} "
+                      f"(clusters: {known})\n")
+            return defer.succeed(1)
+    if args.input is not None and len(clusters) > 1:
+        err.write("slurm-sd: dump: --input is one cluster's node list: name the cluster "
+                  "with --cluster\n")
+        return defer.succeed(1)
+    sources = []
+    for name, view in clusters:
+        limit = view.slurmrestd.max_response_bytes
+        if args.input == "-":
+            source = StdinSource(stdin, limit)
+        elif args.input is not None:
+            source = FileSource(args.input, limit)
+        else:
+            source = make_source(reactor, view, environ)
+        sources.append((name if config.clusters else None, source, view))
 
     def write(snapshot):
         """Print or atomically write the body asked for; exit status 0."""
@@ -145,8 +164,9 @@ def dump(reactor, args, out, err, environ, stdin=None, make_source=make_source):
         else:
             out.write(body)
             out.flush()
-        if snapshot.nodes == 0:
-            err.write(f"slurm-sd: warning: {source.where} listed no nodes; wrote []\n")
+        for _, source, _ in sources:
+            if snapshot.nodes == 0:
+                err.write(f"slurm-sd: warning: {source.where} listed no nodes; wrote []\n")
         return 0
 
     def failed(failure):
@@ -160,11 +180,27 @@ def dump(reactor, args, out, err, environ, stdin=None, make_source=make_source):
             err.write(f"slurm-sd: dump failed unexpectedly:\n{failure.getTraceback()}")
         return 1
 
-    d = defer.maybeDeferred(source.fetch_nodes)
-    d.addCallback(process, config)   # closes a spooled body
+    def one(name, source, view):
+        """One cluster's snapshot; a failure names the cluster when there are several."""
+        d = defer.maybeDeferred(source.fetch_nodes)
+        d.addCallback(process, view)   # closes a spooled body
+        if name is not None:
+            d.addErrback(_in_cluster, name)
+        return d
+
+    d = defer.gatherResults([one(*entry) for entry in sources], consumeErrors=True)
+    d.addErrback(lambda failure: failure.value.subFailure)
+    d.addCallback(lambda snapshots: snapshots[0] if len(snapshots) == 1
+                  else merge_snapshots(snapshots))
     d.addCallback(write)
     d.addErrback(failed)
     return d
+
+
+def _in_cluster(failure, name):
+    """A SlurmSDError's message with ``cluster NAME: `` in front."""
+    failure.trap(SlurmSDError)
+    raise SlurmSDError(f"cluster {name}: {failure.value}")
 
 
 def main(argv=None, stdout=None, stderr=None, stdin=None, environ=None, _reactor=None):

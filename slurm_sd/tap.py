@@ -18,9 +18,10 @@ from twisted.scripts.twistd import ServerOptions, runApp
 from slurm_sd._version import __version__
 from slurm_sd.config.load import DEFAULT_CONFIG_PATH, OVERRIDES, load
 from slurm_sd.errors import ConfigError, SecretFileError
-from slurm_sd.pipeline.runner import PipelineService, make_pipeline
+from slurm_sd.pipeline.runner import make_pipeline
 from slurm_sd.service.cache import TargetCache
-from slurm_sd.service.poller import Poller, PollerService
+from slurm_sd.service.clusters import Cluster, ClusterSet
+from slurm_sd.service.poller import Poller
 from slurm_sd.service.reload import Reloader, ReloadService
 from slurm_sd.sources.choose import make_source
 from slurm_sd.web.auth import protect
@@ -113,14 +114,24 @@ def build_service(reactor, config, environ=None, load_config=None, signals=signa
     """
     for warning in config.warnings:
         log.warn("{remark}", remark=warning)
-    cache = TargetCache(reactor)
     metrics = Metrics(reactor, config)
-    pipeline = make_pipeline(reactor)
-    poller = Poller(reactor, make_source(reactor, config, environ), pipeline.process,
-                    cache, config, observer=metrics)
-    root = make_root(cache, poller, extra={b"metrics": MetricsResource(metrics.registry)})
+
+    def make_cluster(name, cluster_config, several):
+        """One cluster's pipeline: source, worker, poll loop and cache (SPEC 10)."""
+        cache = TargetCache(reactor)
+        pipeline = make_pipeline(reactor)
+        poller = Poller(reactor, make_source(reactor, cluster_config, environ),
+                        pipeline.process, cache, cluster_config, observer=metrics,
+                        cluster=name if several else None)
+        return Cluster(name, cache, poller, pipeline)
+
+    clusters = ClusterSet(config)
+    for name, cluster_config in config.cluster_configs():
+        clusters.add(make_cluster(name, cluster_config, bool(config.clusters)))
+    root = make_root(clusters, clusters,
+                     extra={b"metrics": MetricsResource(metrics.registry)})
     try:
-        root = protect(root, poller)   # http_auth
+        root = protect(root, clusters)   # http_auth
     except SecretFileError as error:
         raise SystemExit(f"slurm-sd: {config.source}: {error}")
     site = QuietSite(root, access_log=config.logging.access_log,
@@ -133,17 +144,18 @@ def build_service(reactor, config, environ=None, load_config=None, signals=signa
         raise SystemExit(f"slurm-sd: {config.source}: listen: bad endpoint "
                          f"{config.listen!r}: {reason}")
     top = MultiService()
-    # Added first, so stopped last: after the poller has cancelled its poll.
-    PipelineService(pipeline).setServiceParent(top)
-    PollerService(poller).setServiceParent(top)
+    clusters.setServiceParent(top)
     ListeningService(reactor, config.listen, endpoint, site).setServiceParent(top)
     if load_config is not None:
-        reloader = Reloader(load_config, poller,
-                            lambda new: make_source(reactor, new, environ), site, metrics)
+        reloader = Reloader(load_config, clusters,
+                            lambda new: make_source(reactor, new, environ), site, metrics,
+                            make_cluster=make_cluster)
         ReloadService(reactor, reloader.reload, signals).setServiceParent(top)
         top.reloader = reloader
-    top.poller = poller
-    top.cache = cache
+    top.clusters = clusters
+    # The first cluster's, which is the only one in the single-cluster form.
+    top.poller = clusters.clusters()[0].poller
+    top.cache = clusters.clusters()[0].cache
     top.metrics = metrics
     top.site = site
     return top

@@ -73,16 +73,29 @@ class ExampleConfigTests(SynchronousTestCase):
     def test_commented_parts_parse(self):
         """With its commented-out keys set (one auth kind at a time) the example still parses."""
         text = read(EXAMPLE)
-        text = re.sub(r"(?m)^(\s*)# (user|token_file|features): ", r"\1\2: ", text)
+        text = re.sub(r"(?m)^(\s*)# (user|token_file|features|gres): ", r"\1\2: ", text)
         text = re.sub(r"(?m)^# (http_auth:|  username:|  password_file:)", r"\1", text)
         config = config_module.parse(text, EXAMPLE)
         self.assertEqual(config.http_auth.username, "prometheus")
         self.assertEqual(config.slurmrestd.token_file, "/etc/slurm-sd/jwt")
         self.assertEqual(config.job("dcgm").features, ("a100",))
+        self.assertEqual(config.job("dcgm").gres, ("gpu",))
         bearer = re.sub(r"(?m)^#   # (bearer_token_file:)", r"  \1", re.sub(
             r"(?m)^# (http_auth:)", r"\1", read(EXAMPLE)))
         self.assertEqual(config_module.parse(bearer, EXAMPLE).http_auth.bearer_token_file,
                          "/etc/slurm-sd/http-token")
+
+    def test_commented_clusters_parse(self):
+        """The commented clusters form, in place of slurmrestd and cluster_name, parses."""
+        text = read(EXAMPLE)
+        text = re.sub(r"(?ms)^slurmrestd:\n.*?^(?=\S)", "", text)
+        text = re.sub(r"(?m)^cluster_name: .*\n", "", text)
+        start = text.index("# clusters:\n")
+        end = text.index("\n\n", start)
+        text = text[:start] + re.sub(r"(?m)^# ", "", text[start:end]) + text[end:]
+        config = config_module.parse(text, EXAMPLE)
+        self.assertEqual([c.name for c in config.clusters], ["hpc1", "gpu"])
+        self.assertEqual(config.clusters[1].interval, 120)
 
     def test_matches_prometheus_example(self):
         """Every prom_job the Prometheus example asks for is a job of the example config,

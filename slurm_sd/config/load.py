@@ -59,6 +59,11 @@ def apply_overrides(config, options):
             except ValueError:
                 reader.fail(where, f"must be a number of seconds, got {value!r}")
             top["interval"] = reader.number(number, where, 1)
+    if slurm and config.clusters:
+        option = next(name for name, value in options.items()
+                      if value is not None and name not in ("listen", "interval"))
+        reader.fail(f"--{option}", "does not apply with clusters: set it in each "
+                                   "cluster's slurmrestd section of the file")
     if slurm:
         top["slurmrestd"] = attr.evolve(config.slurmrestd, **slurm)
     return attr.evolve(config, **top)

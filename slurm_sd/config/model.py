@@ -71,11 +71,27 @@ class LoggingConfig:
     access_log = attr.ib(default=False, validator=attr.validators.instance_of(bool))
 
 
+#: The name of the cluster of the single-cluster form when ``cluster_name`` is unset,
+#: in ``&cluster=``, metrics and logs.
+DEFAULT_CLUSTER = "default"
+
+
+@attr.s(frozen=True, slots=True)
+class ClusterConfig:
+    """One entry of ``clusters``: a name, its source, and its own interval if any."""
+
+    name = attr.ib(validator=attr.validators.instance_of(str))
+    slurmrestd = attr.ib(validator=attr.validators.instance_of(SlurmrestdConfig))
+    interval = attr.ib(default=None)
+
+
 @attr.s(frozen=True, slots=True)
 class Config:
     """The whole, checked configuration of one slurm-sd daemon."""
 
-    slurmrestd = attr.ib(validator=attr.validators.instance_of(SlurmrestdConfig))
+    #: The source of the single-cluster form; None with ``clusters``.
+    slurmrestd = attr.ib(validator=attr.validators.optional(
+        attr.validators.instance_of(SlurmrestdConfig)))
     jobs = attr.ib(converter=tuple)
     interval = attr.ib(default=300.0, converter=float)
     cluster_name = attr.ib(default=None)
@@ -87,6 +103,23 @@ class Config:
     source = attr.ib(default="<string>")
     #: Non-fatal remarks found while parsing (e.g. two jobs on one port).
     warnings = attr.ib(default=(), converter=tuple, eq=False)
+    #: The ``clusters`` form's clusters, in config order; () in the single-cluster form.
+    clusters = attr.ib(default=(), converter=tuple)
+
+    def cluster_configs(self):
+        """
+        Per cluster, in config order, ``(name, config)``: the single-cluster
+        configuration its own pipeline runs with (its source and interval, its name
+        as ``cluster_name``, every job).
+        """
+        if not self.clusters:
+            return ((self.cluster_name or DEFAULT_CLUSTER, self),)
+        return tuple(
+            (cluster.name, attr.evolve(
+                self, slurmrestd=cluster.slurmrestd, cluster_name=cluster.name,
+                interval=self.interval if cluster.interval is None else cluster.interval,
+                clusters=()))
+            for cluster in self.clusters)
 
     def job(self, name):
         """The job called ``name``, or None."""

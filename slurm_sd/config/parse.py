@@ -10,6 +10,7 @@ import yaml
 from slurm_sd.config.model import (
     GROUP_BY,
     JOB_KEYS,
+    ClusterConfig,
     Config,
     HttpAuth,
     JobConfig,
@@ -29,6 +30,8 @@ from slurm_sd.slurm import (
 
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 JOB_NAME = re.compile(r"[A-Za-z0-9_.:-]+\Z")
+#: A cluster's name: a label value, a URL query value and a log word as it is.
+CLUSTER_NAME = JOB_NAME
 
 
 def check_url(reader, value, path):
@@ -200,8 +203,36 @@ def _parse_logging(reader, value):
     return LoggingConfig(**kwargs)
 
 
-_TOP_KEYS = ("slurmrestd", "interval", "cluster_name", "listen", "target_address",
-             "http_auth", "logging", "jobs")
+def _parse_clusters(reader, value):
+    """The ``clusters`` list (SPEC 10): unique names, each with its own source."""
+    if not isinstance(value, list) or not value:
+        reader.fail("clusters", "must be a non-empty list of clusters (for example: "
+                                "- {name: hpc1, slurmrestd: {url: 'scontrol:'}})")
+    clusters = []
+    for index, entry in enumerate(value):
+        path = f"clusters[{index}]"
+        entry = reader.mapping(entry, path, ("name", "slurmrestd", "interval"),
+                               required=("name", "slurmrestd"))
+        name = entry["name"]
+        if isinstance(name, int) and not isinstance(name, bool):
+            name = str(name)
+        name = reader.string(name, f"{path}.name")
+        if not CLUSTER_NAME.match(name):
+            reader.fail(f"{path}.name", f"cluster name {name!r} may hold only letters, "
+                                        f"digits and _ . : -")
+        if any(cluster.name == name for cluster in clusters):
+            reader.fail(f"{path}.name", f"duplicate cluster name {name!r}")
+        interval = None
+        if entry.get("interval") is not None:
+            interval = reader.number(entry["interval"], f"{path}.interval", 1)
+        clusters.append(ClusterConfig(
+            name=name, slurmrestd=_parse_slurmrestd(reader.within(path), entry["slurmrestd"]),
+            interval=interval))
+    return tuple(clusters)
+
+
+_TOP_KEYS = ("slurmrestd", "clusters", "interval", "cluster_name", "listen",
+             "target_address", "http_auth", "logging", "jobs")
 
 
 def parse(text, source="<string>"):
@@ -222,10 +253,25 @@ def parse(text, source="<string>"):
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise ConfigError(source, "", f"not valid YAML at {where}: {problem}")
-    document = reader.mapping(document, "", _TOP_KEYS, required=("slurmrestd", "jobs"))
+    document = reader.mapping(document, "", _TOP_KEYS)
+    has_clusters = document.get("clusters") is not None
+    if has_clusters and document.get("slurmrestd") is not None:
+        reader.fail("clusters", "and slurmrestd exclude each other: give each cluster its "
+                                "slurmrestd section under clusters, or use slurmrestd alone")
+    if not has_clusters and document.get("slurmrestd") is None:
+        reader.fail("slurmrestd", "is required (or clusters, a list of clusters each with "
+                                  "its own slurmrestd section)")
+    if has_clusters and document.get("cluster_name") is not None:
+        reader.fail("cluster_name", "does not apply with clusters: each cluster's name is "
+                                    "its __meta_slurm_cluster")
+    reader.mapping(document, "", _TOP_KEYS, required=("jobs",))
     jobs, warnings = _parse_jobs(reader, document["jobs"])
-    kwargs = {"slurmrestd": _parse_slurmrestd(reader, document["slurmrestd"]),
-              "jobs": jobs, "source": source, "warnings": warnings}
+    kwargs = {"jobs": jobs, "source": source, "warnings": warnings}
+    if has_clusters:
+        kwargs["slurmrestd"] = None
+        kwargs["clusters"] = _parse_clusters(reader, document["clusters"])
+    else:
+        kwargs["slurmrestd"] = _parse_slurmrestd(reader, document["slurmrestd"])
     if document.get("interval") is not None:
         kwargs["interval"] = reader.number(document["interval"], "interval", 1)
     if document.get("cluster_name") is not None:

@@ -2,6 +2,7 @@
 The YAML walker of :mod:`slurm_sd.config.parse`: every check names the key path
 (``jobs[1].dcgm.port``) in its one-line :class:`~slurm_sd.errors.ConfigError`.
 """
+import copy
 import math
 import os
 
@@ -14,10 +15,20 @@ class Reader:
     def __init__(self, source):
         self.source = source
         self.base_dir = os.path.dirname(os.path.abspath(source)) if not source.startswith("<") else os.getcwd()
+        #: Put before every key path named (``clusters[0]``): see :meth:`within`.
+        self.prefix = ""
+
+    def within(self, prefix):
+        """This reader for a part of the document at ``prefix`` (``clusters[1]``): the
+        key paths it names start there."""
+        scoped = copy.copy(self)
+        scoped.prefix = join(self.prefix, prefix)
+        return scoped
 
     def fail(self, path, message):
         """Raise the one-line error for ``path``."""
-        raise ConfigError(self.source, path, message)
+        raise ConfigError(self.source, join(self.prefix, path) if path else self.prefix,
+                          message)
 
     def mapping(self, value, path, allowed, required=()):
         """Check that ``value`` is a mapping with only ``allowed`` keys."""

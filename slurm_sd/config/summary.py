@@ -18,6 +18,8 @@ def summary(config, environ):
 
     :return: ``(lines, warnings)``; the token's value never appears.
     """
+    if config.clusters:
+        return _clusters_summary(config, environ)
     slurm = config.slurmrestd
     lines = [f"{config.source}: OK"]
     warnings = list(config.warnings)
@@ -68,6 +70,26 @@ def summary(config, environ):
     for job in config.jobs:
         lines.append(f"  {job.name:<{width}}  " + ", ".join(_job_details(job)))
     return lines, warnings
+
+
+#: The lines of a single-cluster summary that are about its cluster.
+_CLUSTER_LINES = ("source: ", "auth: ", "polls every ")
+
+
+def _clusters_summary(config, environ):
+    """:func:`summary` for the ``clusters`` form: each cluster's lines, then the rest."""
+    views = config.cluster_configs()
+    lines = [f"{config.source}: OK", f"clusters: {len(views)}"]
+    warnings = []
+    rest = []
+    for name, view in views:
+        view_lines, view_warnings = summary(view, environ)
+        lines += [f"  {name}: {line}" for line in view_lines[1:]
+                  if line.startswith(_CLUSTER_LINES)]
+        warnings += [warning if warning in config.warnings else f"cluster {name}: {warning}"
+                     for warning in view_warnings if warning not in warnings]
+        rest = [line for line in view_lines[1:] if not line.startswith(_CLUSTER_LINES)]
+    return lines + rest, warnings
 
 
 def _job_details(job):

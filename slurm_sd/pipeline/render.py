@@ -38,6 +38,27 @@ def _encode(groups):
             "utf-8", "replace")
 
 
+def _join(bodies):
+    """JSON lists (bytes) as one list, without decoding them."""
+    return b"[" + b",".join(body[1:-1] for body in bodies if body != b"[]") + b"]"
+
+
+def merge_snapshots(snapshots):
+    """
+    Several clusters' snapshots as one (SPEC 10: every cluster's groups, clusters in
+    the given order): each job's bodies joined as bytes, counts added up. A job only
+    some snapshots have (a reload added it, not every cluster has polled since) is
+    left out until they all have it.
+    """
+    jobs = [job for job in snapshots[0].bodies if all(job in s.bodies for s in snapshots)]
+    bodies = {job: _join([s.bodies[job] for s in snapshots]) for job in jobs}
+    targets = {job: sum(s.targets.get(job, 0) for s in snapshots)
+               for job in jobs if job is not None}
+    return Snapshot(bodies=bodies, targets=targets,
+                    nodes=sum(s.nodes for s in snapshots),
+                    skipped=sum(s.skipped for s in snapshots))
+
+
 def render(groups_by_job, node_count, skipped=0, cluster_name=""):
     """
     Build a :class:`Snapshot` from ``convert``'s output.
@@ -46,8 +67,7 @@ def render(groups_by_job, node_count, skipped=0, cluster_name=""):
     """
     bodies = {name: _encode(groups) for name, groups in groups_by_job.items()}
     # Every job's groups together, jobs in config order, without re-encoding.
-    bodies[None] = b"[" + b",".join(body[1:-1] for body in bodies.values()
-                                    if body != b"[]") + b"]"
+    bodies[None] = _join(bodies.values())
     targets = {name: sum(len(group["targets"]) for group in groups)
                for name, groups in groups_by_job.items()}
     return Snapshot(bodies=bodies, targets=targets, nodes=node_count, skipped=skipped,

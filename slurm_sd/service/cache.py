@@ -14,11 +14,15 @@ class TargetCache:
         self.updated_at = None
         #: When the poller will next try (clock seconds), for ``Retry-After``.
         self.next_attempt_at = None
+        #: Called with no arguments after each replace (the all-clusters answer).
+        self.replaced = None
 
     def replace(self, snapshot):
         """Serve ``snapshot`` from now on, in place of the old one."""
         self.snapshot = snapshot
         self.updated_at = self._clock.seconds()
+        if self.replaced is not None:
+            self.replaced()
         return snapshot
 
     def age(self):

@@ -19,13 +19,26 @@ def show(value):
     return str(value)
 
 
-def settings(config):
-    """``{dotted key: value}`` of everything but the jobs; the token as a flag."""
+def _source_settings(slurm, prefix):
+    """``{dotted key: value}`` of a ``slurmrestd`` section; the token as a flag."""
     out = {}
     for name in ("url", "api_version", "user", "token_file", "timeout",
                  "max_response_bytes"):
-        out[f"slurmrestd.{name}"] = getattr(config.slurmrestd, name)
-    out["slurmrestd.token"] = "(set)" if config.slurmrestd.token else None
+        out[f"{prefix}slurmrestd.{name}"] = getattr(slurm, name)
+    out[f"{prefix}slurmrestd.token"] = "(set)" if slurm.token else None
+    return out
+
+
+def settings(config):
+    """``{dotted key: value}`` of everything but the jobs; the token as a flag;
+    ``clusters.NAME.slurmrestd.url`` and so on with ``clusters``."""
+    out = {}
+    if not config.clusters:
+        out.update(_source_settings(config.slurmrestd, ""))
+    for cluster in config.clusters:
+        prefix = f"clusters.{cluster.name}."
+        out.update(_source_settings(cluster.slurmrestd, prefix))
+        out[prefix + "interval"] = cluster.interval
     for name in ("interval", "cluster_name", "listen", "target_address"):
         out[name] = getattr(config, name)
     auth = config.http_auth
@@ -44,10 +57,19 @@ def describe_changes(old, new):
     """
     changes = []
     before, after = settings(old), settings(new)
+    old_clusters = [name for name, _ in old.cluster_configs()]
+    new_clusters = [name for name, _ in new.cluster_configs()]
+    if old.clusters or new.clusters:
+        changes += [f"cluster {name} added" for name in new_clusters
+                    if name not in old_clusters]
+        changes += [f"cluster {name} removed" for name in old_clusters
+                    if name not in new_clusters]
     for key, value in after.items():
+        if key not in before:
+            continue  # a cluster added, or the other form: said above
         if before[key] != value:
-            if key == "slurmrestd.token":
-                changes.append("slurmrestd.token changed")
+            if key.endswith("slurmrestd.token"):
+                changes.append(f"{key} changed")
             else:
                 changes.append(f"{key} {show(before[key])} -> {show(value)}")
     old_jobs = {job.name: job for job in old.jobs}
@@ -65,6 +87,9 @@ def describe_changes(old, new):
         fields = [f"{field} {show(getattr(was, field))} -> {show(getattr(job, field))}"
                   for field in JOB_KEYS if getattr(was, field) != getattr(job, field)]
         changes.append(f"job {name}: " + ", ".join(fields))
+    if [name for name in old_clusters if name in new_clusters] != [
+            name for name in new_clusters if name in old_clusters]:
+        changes.append("cluster order changed")
     kept = [job.name for job in old.jobs if job.name in new_jobs]
     if kept != [job.name for job in new.jobs if job.name in old_jobs]:
         changes.append("job order changed")

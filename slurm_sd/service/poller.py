@@ -27,11 +27,13 @@ class Poller:
     :param config: the :class:`~slurm_sd.config.model.Config`.
     :param observer: optional; told ``poll_succeeded(snapshot, seconds)`` and
         ``poll_failed(kind, seconds)`` (self-metrics).
+    :param cluster: the cluster's name, for its log lines when there are several.
     """
 
     log = Logger()
 
-    def __init__(self, clock, source, process, cache, config, observer=None):
+    def __init__(self, clock, source, process, cache, config, observer=None, cluster=None):
+        self.cluster = cluster
         self._clock = clock
         self.source = source
         self._process = process
@@ -119,11 +121,11 @@ class Poller:
         elapsed = self._clock.seconds() - started
         if snapshot.nodes == 0:
             self.log.warn("poll of {where} succeeded but slurmrestd listed no nodes; "
-                          "serving empty target lists", where=self.source.where)
+                          "serving empty target lists", where=self._where())
         else:
             self.log.info(
                 "poll of {where} ok in {elapsed:.2f} s: {nodes} nodes, targets {targets}"
-                "{skipped_text}", where=self.source.where, elapsed=elapsed,
+                "{skipped_text}", where=self._where(), elapsed=elapsed,
                 nodes=snapshot.nodes, targets=_targets_text(snapshot.targets),
                 skipped_text=(f", {snapshot.skipped} nodes skipped (no name or a "
                               f"duplicate name)" if snapshot.skipped else ""))
@@ -140,22 +142,31 @@ class Poller:
         age = self._cache.age()
         kept = ("no data yet, /targets answers 503" if age is None
                 else f"still serving the data from {age:.0f} s ago")
+        of = "" if self.cluster is None else " of cluster {cluster}"
         if failure.check(SlurmSDError):
             reason = str(failure.value)
             redact = getattr(self.source, "redact", None)
             if redact is not None:
                 # Defence in depth: an error body that echoes the token.
                 reason = redact(reason)
-            self.log.error("poll failed: {reason}; {kept}; next try in {delay:g} s",
-                           reason=reason, kept=kept, delay=delay)
+            self.log.error("poll" + of + " failed: {reason}; {kept}; next try in {delay:g} s",
+                           reason=reason, kept=kept, delay=delay, cluster=self.cluster)
             kind = type(failure.value).__name__
         else:
-            self.log.failure("poll failed unexpectedly; {kept}; next try in {delay:g} s",
-                             failure, kept=kept, delay=delay)
+            self.log.failure("poll" + of + " failed unexpectedly; {kept}; next try in "
+                             "{delay:g} s", failure, kept=kept, delay=delay,
+                             cluster=self.cluster)
             kind = "internal"
         if self._observer is not None:
             self._observer.poll_failed(kind, self._clock.seconds() - started)
         return delay
+
+
+    def _where(self):
+        """What a poll asks, for a log line: the source, and the cluster if named."""
+        if self.cluster is None:
+            return self.source.where
+        return f"cluster {self.cluster} at {self.source.where}"
 
 
 def _targets_text(targets):

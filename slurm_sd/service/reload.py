@@ -30,22 +30,27 @@ class Reloader:
 
     :param load_config: no arguments; returns a new
         :class:`~slurm_sd.config.model.Config` or raises ``ConfigError``.
-    :param poller: the :class:`~slurm_sd.service.poller.Poller`; its ``config`` is the
-        configuration in effect (the web resources read it on every request).
+    :param clusters: the :class:`~slurm_sd.service.clusters.ClusterSet`; its
+        ``config`` is the configuration in effect (the web resources read it on
+        every request), each cluster's poller has its own part of it.
     :param make_source: ``make_source(config)``, a new fetch step for a
         changed ``slurmrestd`` section.
     :param site: the :class:`~slurm_sd.web.site.QuietSite` (its ``access_log``).
     :param metrics: the :class:`~slurm_sd.web.metrics.Metrics`, or None.
+    :param make_cluster: ``make_cluster(name, config, several)``, a new
+        :class:`~slurm_sd.service.clusters.Cluster` for a cluster a reload adds.
     """
 
     log = Logger()
 
-    def __init__(self, load_config, poller, make_source, site, metrics=None):
+    def __init__(self, load_config, clusters, make_source, site, metrics=None,
+                 make_cluster=None):
         self._load_config = load_config
-        self._poller = poller
+        self._clusters = clusters
         self._make_source = make_source
         self._site = site
         self._metrics = metrics
+        self._make_cluster = make_cluster
 
     def reload(self):
         """
@@ -54,7 +59,7 @@ class Reloader:
         :return: the configuration in effect afterwards (the old one when the
             new one is bad).
         """
-        old = self._poller.config
+        old = self._clusters.config
         try:
             new = self._load_config()
         except ConfigError as error:
@@ -76,16 +81,38 @@ class Reloader:
         for warning in new.warnings:
             self.log.warn("{remark}", remark=warning)
         changes = describe_changes(old, new)
-        source = self._poller.source
-        if new.slurmrestd != old.slurmrestd:
-            source = self._make_source(new)
-        self._poller.reconfigure(source, new)
+        self._apply(old, new)
         self._site.access_log = new.logging.access_log
         if self._metrics is not None:
             self._metrics.config_loaded(new)
         self.log.info("configuration reloaded from {source}: {changes}", source=new.source,
                       changes="; ".join(changes) if changes else "nothing changed")
         return new
+
+    def _apply(self, old, new):
+        """Give each cluster its part of ``new``: clusters no longer there stop, new
+        ones start, the others poll soon with their new settings (and source)."""
+        clusters = self._clusters
+        wanted = dict(new.cluster_configs())
+        if not old.clusters and not new.clusters:
+            # The one cluster of the single-cluster form: renamed, never restarted.
+            (name, _), = old.cluster_configs()
+            (new_name, _), = wanted.items()
+            clusters.rename(name, new_name)
+        for name in clusters.names():
+            if name not in wanted:
+                clusters.remove(name)
+        for name, cluster_config in wanted.items():
+            cluster = clusters.get(name)
+            if cluster is None:
+                clusters.add(self._make_cluster(name, cluster_config, bool(new.clusters)))
+                continue
+            source = cluster.poller.source
+            if cluster_config.slurmrestd != cluster.poller.config.slurmrestd:
+                source = self._make_source(cluster_config)
+            cluster.poller.reconfigure(source, cluster_config)
+        clusters.reorder(list(wanted))
+        clusters.config = new
 
     def _failed(self, old):
         """Record a failed reload; the old config stays."""

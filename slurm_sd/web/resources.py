@@ -62,43 +62,59 @@ class Directory(Resource):
 
 class _CacheResource(GetResource):
     """
-    A leaf that answers from the cache and the config in effect.
+    A leaf that answers from the clusters' caches and the config in effect.
 
-    :param cache: the :class:`~slurm_sd.service.cache.TargetCache`.
+    :param clusters: the :class:`~slurm_sd.service.clusters.ClusterSet`.
     :param settings: has ``config`` (the config in effect; reloads replace it).
     """
 
     isLeaf = True
 
-    def __init__(self, cache, settings):
+    def __init__(self, clusters, settings):
         Resource.__init__(self)
-        self._cache = cache
+        self._clusters = clusters
         self._settings = settings
 
 
+def _one_value(request, name, known, what):
+    """
+    The one value of query parameter ``name`` (None when absent) and None, or None
+    and the 400/404 answer naming the ``known`` values.
+    """
+    values = request.args.get(name.encode("ascii"))
+    if values is None:
+        return None, None
+    if len(values) > 1:
+        return None, _reply(request, 400, _json({
+            "error": f"{name} given more than once; ask for one {what}, or none for all",
+            f"{what}s": known}))
+    value = values[0].decode("utf-8", "replace")
+    if value not in known:
+        return None, _reply(request, 404, _json({
+            "error": f"unknown {name} {value!r}" if value else f"empty {name}",
+            f"{what}s": known}))
+    return value, None
+
+
 class TargetsResource(_CacheResource):
-    """``GET /targets?prom_job=JOB``: the job's SD groups, from the cache."""
+    """``GET /targets?prom_job=JOB[&cluster=NAME]``: the job's SD groups, from the
+    cache of every cluster or of the one named."""
 
     def render_GET(self, request):
         """Serve the prebuilt body for the job asked for (HEAD too)."""
-        values = request.args.get(b"prom_job")
-        known = [job.name for job in self._settings.config.jobs]
-        if values is not None and len(values) > 1:
-            return _reply(request, 400, _json({
-                "error": "prom_job given more than once; ask for one job, or none for all",
-                "jobs": known}))
-        job = None
-        if values is not None:
-            job = values[0].decode("utf-8", "replace")
-            if job not in known:
-                return _reply(request, 404, _json({
-                    "error": f"unknown prom_job {job!r}" if job else "empty prom_job",
-                    "jobs": known}))
-        snapshot = self._cache.snapshot
+        job, refused = _one_value(request, "prom_job", [
+            job.name for job in self._settings.config.jobs], "job")
+        if refused is not None:
+            return refused
+        name, refused = _one_value(request, "cluster", self._clusters.names(), "cluster")
+        if refused is not None:
+            return refused
+        cache = self._clusters.merged if name is None else self._clusters.get(name).cache
+        snapshot = cache.snapshot
         body = None if snapshot is None else snapshot.bodies.get(job)
         if body is None:
             # 503, not [], so that Prometheus keeps the targets it already has.
-            retry_after = self._cache.retry_after()
+            retry_after = cache.retry_after()
             request.setHeader(b"retry-after", b"%d" % (retry_after,))
             return _reply(request, 503, _json({
                 "error": "no node list from slurmrestd yet",
@@ -117,15 +133,21 @@ class HealthyResource(GetResource):
 
 
 class ReadyResource(_CacheResource):
-    """``/-/ready``: 200 when data is loaded and not older than three intervals."""
+    """``/-/ready``: 200 when every cluster's data is loaded and not older than three
+    of its intervals."""
 
     def render_GET(self, request):
-        """Ready, or 503 with the reason."""
-        age = self._cache.age()
-        limit = 3 * self._settings.config.interval
-        if age is None:
-            return _reply(request, 503, b"slurm-sd is not ready: no node list yet.\n", TEXT)
-        if age > limit:
-            return _reply(request, 503, b"slurm-sd is not ready: the node list is %d s "
-                                        b"old (limit %d s).\n" % (age, limit), TEXT)
+        """Ready, or 503 with the reason (naming the cluster when there are several)."""
+        clusters = self._clusters.clusters()
+        for cluster in clusters:
+            of = f" of cluster {cluster.name}" if len(clusters) > 1 else ""
+            age = cluster.cache.age()
+            limit = 3 * cluster.poller.config.interval
+            if age is None:
+                return _reply(request, 503, f"slurm-sd is not ready: no node list{of} "
+                                            f"yet.\n".encode("utf-8"), TEXT)
+            if age > limit:
+                return _reply(request, 503, f"slurm-sd is not ready: the node list{of} is "
+                                            f"{int(age)} s old (limit {int(limit)} s).\n"
+                                            .encode("utf-8"), TEXT)
         return _reply(request, 200, b"slurm-sd is Ready.\n", TEXT)

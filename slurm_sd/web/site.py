@@ -3,6 +3,7 @@ The web site: the resource tree, and a Site that logs requests only when asked t
 """
 from twisted.web import server
 
+from slurm_sd.service.clusters import ClusterSet
 from slurm_sd.web.resources import (
     Directory,
     HealthyResource,
@@ -11,17 +12,23 @@ from slurm_sd.web.resources import (
 )
 
 
-def make_root(cache, settings, extra=None):
+def make_root(clusters, settings, extra=None):
     """
     The resource tree.
 
+    :param clusters: the :class:`~slurm_sd.service.clusters.ClusterSet`, or the
+        :class:`~slurm_sd.service.cache.TargetCache` of the one cluster that
+        ``settings`` (then its poller) polls.
+    :param settings: has ``config``, the configuration in effect.
     :param extra: optional mapping of more top-level children (``b"metrics"``).
     """
+    if not isinstance(clusters, ClusterSet):
+        clusters = ClusterSet.of_one(clusters, settings)
     root = Directory()
-    root.putChild(b"targets", TargetsResource(cache, settings))
+    root.putChild(b"targets", TargetsResource(clusters, settings))
     dash = Directory()
     dash.putChild(b"healthy", HealthyResource())
-    dash.putChild(b"ready", ReadyResource(cache, settings))
+    dash.putChild(b"ready", ReadyResource(clusters, settings))
     root.putChild(b"-", dash)
     for name, child in (extra or {}).items():
         root.putChild(name, child)

@@ -14,6 +14,7 @@ from slurm_sd.config.parse import parse
 from slurm_sd.errors import ConfigError
 from slurm_sd.service.cache import TargetCache
 from slurm_sd.service.changes import describe_changes
+from slurm_sd.service.clusters import ClusterSet
 from slurm_sd.service.poller import Poller
 from slurm_sd.service.reload import Reloader, ReloadService
 from slurm_sd.tap import Options, build_service
@@ -126,8 +127,8 @@ class ReloaderTests(SynchronousTestCase):
         self.made = []
         self.next = config()
         self.logs = LogCatcher(self)
-        self.reloader = Reloader(self.load, self.poller, self.make_source, self.site,
-                                 self.metrics)
+        self.reloader = Reloader(self.load, ClusterSet.of_one(self.cache, self.poller),
+                                 self.make_source, self.site, self.metrics)
 
     def load(self):
         """The 'file' as it is now: ``self.next``, raised if it is an error."""

@@ -9,6 +9,7 @@ from twisted.web.test.requesthelper import DummyRequest
 from slurm_sd.config.parse import parse
 from slurm_sd.pipeline.render import render
 from slurm_sd.service.cache import TargetCache
+from slurm_sd.service.clusters import ClusterSet
 from slurm_sd.web.resources import TargetsResource
 from slurm_sd.web.site import make_root
 
@@ -125,7 +126,7 @@ class TargetsTests(WebTestCase):
     def test_body_is_prebuilt(self):
         """Requests copy the snapshot's prebuilt bytes; nothing is re-encoded."""
         self.fill()
-        resource = TargetsResource(self.cache, Settings())
+        resource = TargetsResource(ClusterSet.of_one(self.cache, Settings()), Settings())
         request = DummyRequest([b""])
         request.args = {b"prom_job": [b"node"]}
         body = resource.render_GET(request)
