@@ -105,6 +105,19 @@ class _WithDaemonAndPrometheus:
                 e, prom.log_tail(20), self.daemon.log_tail(20)))
 
 
+    def wait_failed_refreshes(self, prom, before, count, since):
+        """Wait until Prometheus has counted ``count`` more failed SD refreshes than
+        ``before``, and until its discovery updates (at most every 5 s) have been
+        applied since ``since``."""
+        def failures_counted():
+            now = prom.metric("prometheus_sd_http_failures_total")
+            if now < before + count:
+                raise support.NotReady("prometheus_sd_http_failures_total {} -> {}".format(
+                    before, now))
+        self.wait(prom, failures_counted, "failed SD refreshes to be counted")
+        time.sleep(max(0.0, 7 - (time.monotonic() - since)))
+
+
 def _discovered_meta(prom):
     """Per scrape job, the sorted (address, __meta_* labels) Prometheus has discovered,
     leaving out Prometheus' own ``__meta_url``."""
@@ -204,16 +217,7 @@ class PrometheusDiscoveryTests(_WithDaemonAndPrometheus, SynchronousTestCase):
         self.assertEqual(503, status)
         self.assertGreaterEqual(int(headers["retry-after"]), 1)
 
-        started = time.monotonic()
-
-        def failures_counted():
-            now = self.prom.metric("prometheus_sd_http_failures_total")
-            if now < failures + 10:
-                raise support.NotReady("prometheus_sd_http_failures_total {} -> {}".format(
-                    failures, now))
-        self.wait(self.prom, failures_counted, "failed SD refreshes to be counted")
-        # Prometheus applies discovery updates at most every 5 s: wait past that.
-        time.sleep(max(0.0, 7 - (time.monotonic() - started)))
+        self.wait_failed_refreshes(self.prom, failures, 10, time.monotonic())
         self.assertEqual([], _compare(_discovered_meta(self.prom), before))
 
         self.daemon.stop()
@@ -332,13 +336,5 @@ class ReplicaTests(_WithDaemonAndPrometheus, SynchronousTestCase):
         started = time.monotonic()
         for pid in workers:  # a decode worker it had running, orphaned by the kill
             support.stop_pid(pid, timeout=1)
-
-        def failures_counted():
-            now = self.prom.metric("prometheus_sd_http_failures_total")
-            if now < failures + 3:
-                raise support.NotReady("prometheus_sd_http_failures_total {} -> {}".format(
-                    failures, now))
-        self.wait(self.prom, failures_counted, "the dead replica's refreshes to fail")
-        # Prometheus applies discovery updates at most every 5 s: wait past that.
-        time.sleep(max(0.0, 7 - (time.monotonic() - started)))
+        self.wait_failed_refreshes(self.prom, failures, 3, started)
         self.assertEqual(before, self.scraped_once())
