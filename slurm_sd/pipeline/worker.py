@@ -17,7 +17,9 @@ The protocol, all between parent and child:
   and exit status 1.
 
 Garbage collection is off: the worker builds hundreds of thousands of objects with no
-cycles among them, and exits when done.
+cycles among them, and exits when done. The worker runs niced: when workers (several
+clusters polled at once) want more CPUs than there are, the daemon serving ``/targets``
+comes first.
 """
 import gc
 import os
@@ -31,6 +33,8 @@ from slurm_sd.pipeline.build import build_snapshot
 BODY_FD = 3
 #: The file descriptor the result goes to.
 RESULT_FD = 4
+#: How much lower the worker's CPU priority is than the daemon's (``nice``).
+WORKER_NICENESS = 10
 
 
 def run(body_fd, stdin, out, stderr):
@@ -56,9 +60,15 @@ def run(body_fd, stdin, out, stderr):
     out.flush()
 
 
+def lower_priority():
+    """Make this process ``WORKER_NICENESS`` nicer than it is."""
+    os.nice(WORKER_NICENESS)
+
+
 def main():
     """Entry point of the worker process (also ``python -m slurm_sd.pipeline.worker``)."""
     gc.disable()
+    lower_priority()
     with open(RESULT_FD, "wb") as out:
         run(BODY_FD, sys.stdin.buffer, out, sys.stderr)
     sys.stderr.flush()

@@ -340,6 +340,17 @@ class RealWorkerTests(TestCase):
         d.addCallback(self.assertEqual, reference(NODES))
         return d
 
+    def test_niced(self):
+        """The worker lowers its own CPU priority by WORKER_NICENESS."""
+        import subprocess
+        out = subprocess.run(
+            [sys.executable, "-c", "import os; from slurm_sd.pipeline import worker; "
+             "worker.lower_priority(); print(os.nice(0))"],
+            capture_output=True, text=True, check=True,
+            env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(
+                os.path.dirname(worker.__file__)))))
+        self.assertEqual(int(out.stdout), min(19, os.nice(0) + worker.WORKER_NICENESS))
+
     def test_real_worker_bad_body(self):
         """A body that is not JSON is a BadResponse from the real worker."""
         d = WorkerPipeline(global_reactor).process(b"x", CONFIG)
