@@ -21,12 +21,13 @@ from slurm_sd.errors import ConfigError, SecretFileError
 from slurm_sd.pipeline.runner import make_pipeline
 from slurm_sd.service.cache import TargetCache
 from slurm_sd.service.clusters import Cluster, ClusterSet
-from slurm_sd.service.poller import Poller
+from slurm_sd.service.poller import Observers, Poller
 from slurm_sd.service.reload import Reloader, ReloadService
 from slurm_sd.sources.choose import make_source
 from slurm_sd.web.auth import protect
 from slurm_sd.web.metrics import Metrics, MetricsResource
 from slurm_sd.web.site import QuietSite, make_root
+from slurm_sd.web.status import StatusPage
 
 log = Logger()
 
@@ -116,20 +117,24 @@ def build_service(reactor, config, environ=None, load_config=None, signals=signa
         log.warn("{remark}", remark=warning)
     metrics = Metrics(reactor, config)
 
+    clusters = ClusterSet(config)
+    status = StatusPage(reactor, clusters)
+
     def make_cluster(name, cluster_config, several):
         """One cluster's pipeline: source, worker, poll loop and cache (SPEC 10)."""
         cache = TargetCache(reactor)
         pipeline = make_pipeline(reactor)
+        observers = Observers(metrics)
         poller = Poller(reactor, make_source(reactor, cluster_config, environ),
-                        pipeline.process, cache, cluster_config, observer=metrics,
+                        pipeline.process, cache, cluster_config, observer=observers,
                         cluster=name if several else None)
+        observers.add(status.watch(poller))
         return Cluster(name, cache, poller, pipeline)
 
-    clusters = ClusterSet(config)
     for name, cluster_config in config.cluster_configs():
         clusters.add(make_cluster(name, cluster_config, bool(config.clusters)))
     root = make_root(clusters, clusters,
-                     extra={b"metrics": MetricsResource(metrics.registry)})
+                     extra={b"metrics": MetricsResource(metrics.registry)}, status=status)
     try:
         root = protect(root, clusters)   # http_auth
     except SecretFileError as error:
@@ -157,6 +162,7 @@ def build_service(reactor, config, environ=None, load_config=None, signals=signa
     top.poller = clusters.clusters()[0].poller
     top.cache = clusters.clusters()[0].cache
     top.metrics = metrics
+    top.status = status
     top.site = site
     return top
 

@@ -207,6 +207,8 @@ class SecretLeakTests(DaemonTestCase):
                     ("POST", "/targets?prom_job=node", good_auth),
                     ("GET", "/nope", good_auth),
                     ("GET", "/metrics", good_auth),
+                    ("GET", "/", good_auth),
+                    ("GET", "/", {}),
                     ("GET", "/-/ready", {}),
                     ("GET", "/-/healthy", {})]:
                 seen.append((yield self.fetch(http, method, base + path, headers)))

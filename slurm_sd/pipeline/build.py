@@ -8,7 +8,7 @@ dump``).  ``body`` is what the fetch step gives: ``bytes``, or a
 """
 from slurm_sd.pipeline.convert import convert
 from slurm_sd.pipeline.fastdecode import decode_bytes, decode_file
-from slurm_sd.pipeline.render import render
+from slurm_sd.pipeline.render import count_states, render
 from slurm_sd.sources.spool import SpooledBody
 
 
@@ -29,7 +29,8 @@ def build_snapshot(body, config, note=None):
     else:
         node_list = decode_file(body, note=note)
     return render(convert(node_list, config), node_count=len(node_list.nodes),
-                  skipped=node_list.skipped, cluster_name=node_list.cluster_name)
+                  skipped=node_list.skipped, cluster_name=node_list.cluster_name,
+                  states=count_states(node_list.nodes))
 
 
 def close_body(body):

@@ -45,6 +45,8 @@ class Poller:
         self._failures = 0
         self._stopped = True
         self._repoll = False
+        #: The last failed poll's one-line reason (no secret in it), or None.
+        self.last_error = None
 
     def start(self):
         """Poll at once, then keep polling."""
@@ -152,11 +154,15 @@ class Poller:
             self.log.error("poll" + of + " failed: {reason}; {kept}; next try in {delay:g} s",
                            reason=reason, kept=kept, delay=delay, cluster=self.cluster)
             kind = type(failure.value).__name__
+            self.last_error = reason
         else:
             self.log.failure("poll" + of + " failed unexpectedly; {kept}; next try in "
                              "{delay:g} s", failure, kept=kept, delay=delay,
                              cluster=self.cluster)
             kind = "internal"
+            # Not the message: a bug's text may hold anything; the log has it.
+            self.last_error = (f"unexpected {type(failure.value).__name__}; "
+                               f"the log has the traceback")
         if self._observer is not None:
             self._observer.poll_failed(kind, self._clock.seconds() - started)
         return delay
@@ -172,6 +178,34 @@ class Poller:
 def _targets_text(targets):
     """``node=12 dcgm=4`` for a log line."""
     return " ".join(f"{name}={count}" for name, count in targets.items())
+
+
+class Observers:
+    """
+    A poller observer telling several observers (metrics, the status page), in order.
+
+    Every report is passed on by name (``poll_succeeded``, ``poll_failed``, and any
+    the poller adds), to each observer that has a method of that name.
+    """
+
+    def __init__(self, *observers):
+        self._observers = list(observers)
+
+    def add(self, observer):
+        """Tell ``observer`` too, after the others."""
+        self._observers.append(observer)
+
+    def __getattr__(self, name):
+        """``name(*args)`` called on each observer that has it."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def tell(*args, **kwargs):
+            for observer in self._observers:
+                method = getattr(observer, name, None)
+                if method is not None:
+                    method(*args, **kwargs)
+        return tell
 
 
 class PollerService(Service):

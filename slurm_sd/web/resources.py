@@ -1,6 +1,7 @@
 """
 The serve step's resources: ``/targets``, ``/-/healthy``, ``/-/ready`` and the
-404/405 answers (``/metrics`` is :mod:`slurm_sd.web.metrics`).
+404/405 answers (``/metrics`` is :mod:`slurm_sd.web.metrics`, ``/`` is
+:mod:`slurm_sd.web.status`).
 
 Resources are small and synchronous: they copy prebuilt bytes out of the
 cache and never start a fetch.
@@ -49,7 +50,7 @@ class NotFound(Resource):
     def render(self, request):
         """A JSON 404, whatever the method."""
         return _reply(request, 404, _json({"error": "not found", "paths": [
-            "/targets?prom_job=JOB", "/metrics", "/-/healthy", "/-/ready"]}))
+            "/", "/targets?prom_job=JOB", "/metrics", "/-/healthy", "/-/ready"]}))
 
 
 class Directory(Resource):

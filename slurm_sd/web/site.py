@@ -10,9 +10,10 @@ from slurm_sd.web.resources import (
     ReadyResource,
     TargetsResource,
 )
+from slurm_sd.web.status import StatusResource
 
 
-def make_root(clusters, settings, extra=None):
+def make_root(clusters, settings, extra=None, status=None):
     """
     The resource tree.
 
@@ -21,10 +22,13 @@ def make_root(clusters, settings, extra=None):
         ``settings`` (then its poller) polls.
     :param settings: has ``config``, the configuration in effect.
     :param extra: optional mapping of more top-level children (``b"metrics"``).
+    :param status: optional :class:`~slurm_sd.web.status.StatusPage`, served at ``/``.
     """
     if not isinstance(clusters, ClusterSet):
         clusters = ClusterSet.of_one(clusters, settings)
     root = Directory()
+    if status is not None:
+        root.putChild(b"", StatusResource(status))
     root.putChild(b"targets", TargetsResource(clusters, settings))
     dash = Directory()
     dash.putChild(b"healthy", HealthyResource())

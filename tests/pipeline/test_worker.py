@@ -26,7 +26,7 @@ from slurm_sd.pipeline import runner as pipeline
 from slurm_sd.pipeline import worker
 from slurm_sd.pipeline.convert import convert
 from slurm_sd.pipeline.decode import decode_nodes
-from slurm_sd.pipeline.render import render
+from slurm_sd.pipeline.render import count_states, render
 from slurm_sd.pipeline.runner import WorkerPipeline, make_pipeline
 from slurm_sd.sources.spool import Spool
 from tests.fakes import fixture
@@ -42,7 +42,8 @@ def reference(body, config=CONFIG):
     """The snapshot the reference decoder gives for ``body``."""
     node_list = decode_nodes(body)
     return render(convert(node_list, config), node_count=len(node_list.nodes),
-                  skipped=node_list.skipped, cluster_name=node_list.cluster_name)
+                  skipped=node_list.skipped, cluster_name=node_list.cluster_name,
+                  states=count_states(node_list.nodes))
 
 
 def spooled(body):

@@ -8,7 +8,7 @@ from slurm_sd.config.parse import parse
 from slurm_sd.errors import BadResponse, FetchError
 from slurm_sd.pipeline.render import render
 from slurm_sd.service.cache import TargetCache
-from slurm_sd.service.poller import Poller, PollerService
+from slurm_sd.service.poller import Observers, Poller, PollerService
 
 CONFIG = parse("slurmrestd: {url: 'http://127.0.0.1:6820'}\ninterval: 300\n"
                "jobs:\n  - node: {port: 9100}\n")
@@ -201,3 +201,63 @@ class PollerTests(SynchronousTestCase):
         self.clock.advance(0)
         self.assertEqual(other.calls, 1)
         self.assertIn(b"z:9100", self.served())
+
+
+class LastErrorTests(SynchronousTestCase):
+    """``Poller.last_error`` and :class:`Observers`, for the status page."""
+
+    def setUp(self):
+        """A Clock and an empty cache."""
+        self.clock = Clock()
+        self.cache = TargetCache(self.clock)
+        self.logs = LogCatcher(self)
+
+    def test_last_error_line(self):
+        """A failed poll keeps its one-line reason; a bug keeps only its type."""
+        source = ScriptedSource(FetchError("slurmrestd answered 502"), b"bug")
+        poller = Poller(self.clock, source, fake_process, self.cache, CONFIG)
+        poller.start()
+        self.assertIsNone(poller.last_error)
+        self.clock.advance(0)
+        self.assertEqual(poller.last_error, "slurmrestd answered 502")
+        self.clock.advance(5)
+        self.assertEqual(poller.last_error,
+                         "unexpected ZeroDivisionError; the log has the traceback")
+        self.flushLoggedErrors(ZeroDivisionError)
+
+    def test_observers_told_in_order(self):
+        """Observers passes each report to every observer, in the order added."""
+        heard = []
+
+        class Observer:
+            def __init__(self, name):
+                self.name = name
+
+            def poll_succeeded(self, snapshot, seconds):
+                heard.append((self.name, "ok"))
+
+            def poll_failed(self, kind, seconds):
+                heard.append((self.name, kind))
+
+        observers = Observers(Observer("a"))
+        observers.add(Observer("b"))
+        poller = Poller(self.clock, ScriptedSource(b"x", FetchError("no")), fake_process,
+                        self.cache, CONFIG, observer=observers)
+        poller.start()
+        self.clock.advance(0)
+        self.clock.advance(300)
+        self.assertEqual(heard, [("a", "ok"), ("b", "ok"), ("a", "FetchError"),
+                                 ("b", "FetchError")])
+
+    def test_observers_pass_any_report(self):
+        """A report only some observers take reaches those, and no error is raised."""
+        heard = []
+
+        class Holder:
+            def poll_held(self, *args):
+                heard.append(args)
+
+        observers = Observers(object(), Holder())
+        observers.poll_held(3)
+        self.assertEqual(heard, [(3,)])
+        self.assertRaises(AttributeError, getattr, observers, "_private")
