@@ -2,7 +2,12 @@
 from twisted.trial.unittest import SynchronousTestCase
 
 from slurm_sd.pipeline.nodes import Node
-from slurm_sd.pipeline.render import count_partitions, count_states, render
+from slurm_sd.pipeline.render import (
+    count_partitions,
+    count_states,
+    merge_snapshots,
+    render,
+)
 from slurm_sd.slurm import STATE_CLASSES
 
 
@@ -42,3 +47,13 @@ class CountPartitionsTests(SynchronousTestCase):
             states={"active": 1})
         self.assertEqual(snapshot.partitions, {"node": {"p": 1}, "ipmi": {}})
         self.assertEqual(snapshot.states, {"active": 1})
+
+    def test_merged_counts_add_up(self):
+        """Merging clusters' snapshots adds their state and partition counts."""
+        one = render({"node": [{"targets": ["a:1"], "labels": {
+            "__meta_slurm_partition": "p"}}]}, node_count=1, states={"active": 1, "down": 0})
+        two = render({"node": [{"targets": ["b:1", "c:1"], "labels": {
+            "__meta_slurm_partition": "q"}}]}, node_count=2, states={"active": 1, "down": 1})
+        merged = merge_snapshots([one, two])
+        self.assertEqual(merged.states, {"active": 2, "down": 1})
+        self.assertEqual(merged.partitions, {"node": {"p": 1, "q": 2}})
