@@ -149,7 +149,7 @@ class StatusPageBrowserTests(TestCase):
                   if "data-state" in row.attrs}
         self.assertEqual(states.pop("total"), node_count)
         self.assertEqual(sum(states.values()), node_count)
-        self.assertEqual(tree.find(id="result").text(), "success")
+        self.assertEqual(tree.find(class_="result").text(), "success")
 
     def test_links_answer_200(self):
         """Every link on the rendered page answers 200."""
