@@ -65,15 +65,18 @@ class _Builder(HTMLParser):
         self.errors = []
 
     def handle_starttag(self, tag, attrs):
+        """An element opens (void ones close at once)."""
         element = Element(tag, attrs, self.current)
         self.current.children.append(element)
         if tag not in VOID:
             self.current = element
 
     def handle_startendtag(self, tag, attrs):
+        """A self-closed element."""
         self.current.children.append(Element(tag, attrs, self.current))
 
     def handle_endtag(self, tag):
+        """An element closes; it must be the open one."""
         if tag in VOID:
             return
         if self.current.tag != tag:
@@ -82,6 +85,7 @@ class _Builder(HTMLParser):
         self.current = self.current.parent
 
     def handle_data(self, data):
+        """Text inside the open element."""
         self.current.children.append(data)
 
 
