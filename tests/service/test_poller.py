@@ -230,13 +230,17 @@ class LastErrorTests(SynchronousTestCase):
         heard = []
 
         class Observer:
+            """Records what it hears, under its name."""
+
             def __init__(self, name):
                 self.name = name
 
             def poll_succeeded(self, snapshot, seconds):
+                """A good poll."""
                 heard.append((self.name, "ok"))
 
             def poll_failed(self, kind, seconds):
+                """A failed poll."""
                 heard.append((self.name, kind))
 
         observers = Observers(Observer("a"))
@@ -254,7 +258,10 @@ class LastErrorTests(SynchronousTestCase):
         heard = []
 
         class Holder:
+            """Takes only poll_held."""
+
             def poll_held(self, *args):
+                """A held poll."""
                 heard.append(args)
 
         observers = Observers(object(), Holder())
