@@ -33,6 +33,7 @@ from typing import Any
 import attr
 import msgspec
 
+from slurm_sd.errors import BadResponse
 from slurm_sd.pipeline import decode, nodefields
 from slurm_sd.pipeline.nodes import Node
 from slurm_sd.pipeline.readers import BytesReader, FileReader, Unexpected
@@ -139,8 +140,13 @@ def _decode_pieces(reader, piece_bytes):
     prefix = msgspec.json.decode(head[:found.start()] + b'"nodes":[]}', type=_Envelope)
     envelope = {"nodes": []}
     _take_envelope(prefix, envelope)
-    node_list = decode.build_node_list(
-        _raw_nodes(reader, found.end(), piece_bytes, envelope), "", _from_struct)
+    try:
+        node_list = decode.build_node_list(
+            _raw_nodes(reader, found.end(), piece_bytes, envelope), "", _from_struct)
+    except BadResponse:
+        # The reference reads the envelope first: its errors win over unusable nodes.
+        decode.read_envelope(envelope)
+        raise
     # The same checks and messages as the reference decoder.
     _, cluster_name = decode.read_envelope(envelope)
     return attr.evolve(node_list, cluster_name=cluster_name)

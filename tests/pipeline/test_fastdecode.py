@@ -52,10 +52,13 @@ class FastDecodeTestMixin:
         notes = []
         try:
             expected = decode.decode_nodes(body)
-        except BadResponse as error:
+        except Exception as error:
+            # Any error, not only BadResponse: the same class and the same message.
+            self.assertIsInstance(error, BadResponse)
             for how in (fastdecode.decode_bytes, self.decode_from_file):
-                with self.assertRaises(BadResponse) as caught:
+                with self.assertRaises(Exception) as caught:
                     how(body, piece_bytes=piece_bytes, note=notes.append)
+                self.assertIs(type(caught.exception), type(error), how.__name__)
                 self.assertEqual(str(caught.exception), str(error))
             return None
         for how in (fastdecode.decode_bytes, self.decode_from_file):
@@ -200,6 +203,17 @@ class OddBodyTests(FastDecodeTestMixin, SynchronousTestCase):
                node(3, state=None, state_flags="DRAIN")]
         self.decode_all_ways(body_of(odd), 1)
 
+    def test_errors_and_nameless_nodes(self):
+        """An errors array with only nameless nodes is the reference's errors message."""
+        errors = [{"error": "boom", "error_number": 9}]
+        for before, after in (({"errors": errors}, {}), ({}, {"errors": errors})):
+            body = body_of([{"hostname": "x"}, {"name": ""}], False, before, after)
+            with self.assertRaises(BadResponse) as caught:
+                fastdecode.decode_bytes(body, piece_bytes=1)
+            self.assertEqual(str(caught.exception),
+                             "slurmrestd reported errors: boom (error_number 9)")
+            self.decode_all_ways(body, 1)
+
     def test_fallback_noted(self):
         """When the fast path gives up, ``note`` gets one line saying so."""
         notes = []
@@ -226,8 +240,45 @@ _node = st.fixed_dictionaries({}, optional={
 })
 
 
+_error = st.one_of(_value, st.fixed_dictionaries({}, optional={
+    "error": _value, "description": _value, "source": _value,
+    "error_number": st.one_of(st.integers(-2, 2 ** 70), _value),
+    "errno": st.one_of(st.integers(-2, 5), _value)}))
+#: Every top-level member an answer may have, right or wrong.
+_members = {
+    "nodes": st.one_of(st.lists(_node, max_size=4), st.lists(st.one_of(_node, _value),
+                                                             max_size=4), _value),
+    "errors": st.one_of(st.lists(_error, max_size=4), _error),
+    "warnings": st.one_of(st.lists(_error, max_size=2), _value),
+    "meta": st.one_of(_value, st.fixed_dictionaries({"slurm": st.one_of(
+        _value, st.fixed_dictionaries({}, optional={"cluster": _value}))})),
+}
+
+
+@st.composite
+def _answers(draw):
+    """Any body: members missing, wrong-typed, in any order; maybe cut short or trailed."""
+    keys = draw(st.permutations(sorted(_members)))
+    document = {key: draw(_members[key]) for key in keys if draw(st.booleans())}
+    if draw(st.booleans()):
+        document = draw(st.one_of(_value, st.just(document)))
+    indent = draw(st.sampled_from([None, 2]))
+    body = json.dumps(document, indent=indent).encode()
+    cut = draw(st.one_of(st.none(), st.integers(0, len(body))))
+    if cut is not None:
+        body = body[:cut]
+    return body + draw(st.sampled_from([b"", b"\n", b" x", b"}", b"{}"]))
+
+
 class PropertyTests(FastDecodeTestMixin, SynchronousTestCase):
-    """Random node lists."""
+    """Random node lists and random bodies."""
+
+    @settings(max_examples=400, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(_answers(), st.integers(1, 400))
+    def test_same_error_as_reference(self, body, piece):
+        """Whatever the body, the result or the error (class and message) is the reference's."""
+        self.decode_all_ways(body, piece, expect_fast=False)
 
     @settings(max_examples=300, deadline=None,
               suppress_health_check=[HealthCheck.too_slow])
