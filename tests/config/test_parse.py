@@ -15,6 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from slurm_sd.config.parse import parse
 from slurm_sd.errors import ConfigError
+from slurm_sd.slurm import NEWEST_MINOR
 from slurm_sd.tap import Options
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -54,6 +55,8 @@ BAD_FILES = [
     (doc(slurm="url: 'http://x:6820/?a=1'"), "slurmrestd.url", "must not have a query"),
     (doc(slurm=f"{SOCKET}, api_version: v0.0.36"), "slurmrestd.api_version",
      "v0.0.36 is not supported (its nodes have no partitions): use v0.0.37 or later"),
+    (doc(slurm=f"{SOCKET}, api_version: v0.0.{NEWEST_MINOR + 1}"), "slurmrestd.api_version",
+     f"v0.0.{NEWEST_MINOR + 1} is newer than slurm-sd knows (it reads v0.0.37 to v0.0.46)"),
     (doc(slurm=f"{SOCKET}, api_version: latest"), "slurmrestd.api_version",
      "must be auto or a version such as v0.0.40"),
     (doc(slurm=f"{SOCKET}, api_version: 38"), "slurmrestd.api_version", "must be a string"),
@@ -148,6 +151,7 @@ BAD_OPTIONS = [
     (["--slurmrestd", "ftp://x"], "--slurmrestd", "must be http://HOST:PORT"),
     (["--slurmrestd", "http://x:70000"], "--slurmrestd", "is not a valid URL"),
     (["--api-version", "v0.0.36"], "--api-version", "use v0.0.37 or later"),
+    (["--api-version", "v0.1.0"], "--api-version", "(it reads v0.0.37 to v0.0.46)"),
     (["--token", " "], "--token", "must not be empty"),
     (["--user", ""], "--user", "must not be empty"),
     (["--listen", ""], "--listen", "must not be empty"),
@@ -206,6 +210,15 @@ class BadValueTests(SynchronousTestCase):
         for text in (doc(), job("port: 9100")):
             config = parse(text, "/c.yaml")
             self.assertEqual(config.jobs[0].port, 9100)
+
+    def test_supported_versions(self):
+        """The oldest and the newest known version (v0.0.46, Slurm 26.11's) are accepted."""
+        for version in ("v0.0.37", "v0.0.46", "auto"):
+            config = parse(doc(slurm=f"{SOCKET}, api_version: {version}"))
+            self.assertEqual(config.slurmrestd.api_version, version)
+            options = options_for(doc())
+            options.parseOptions(["--config", "/c.yaml", "--api-version", version])
+            self.assertEqual(options.config.slurmrestd.api_version, version)
 
     def test_good_urls(self):
         """URLs with a port, an IPv6 host or a path prefix are accepted."""

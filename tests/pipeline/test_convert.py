@@ -655,7 +655,8 @@ class AllVersionsTests(GroupsTestCase):
              "slurm-22.05-v0.0.38-nodes-drained.json",
              "slurm-24.11-v0.0.40-nodes-varied.json", "v0.0.39-nodes.json",
              "v0.0.41-nodes.json", "v0.0.42-nodes.json", "v0.0.43-nodes.json",
-             "v0.0.44-nodes.json", "v0.0.45-nodes.json")
+             "v0.0.44-nodes.json", "v0.0.45-nodes.json",
+             "v0.0.46-nodes.json")
 
     def test_every_fixture(self):
         """Each body gives valid groups in both modes, covering every node."""
@@ -686,6 +687,8 @@ class AllVersionsTests(GroupsTestCase):
                                        g1="powered_down", g2="active", x1="unknown"),
             "v0.0.45-nodes.json": dict(k1="active", k2="drain", k3="down", g1="active",
                                        g2="powered_down", f1="unknown"),
+            "v0.0.46-nodes.json": dict(r1="active", r2="drain", r3="unknown", g1="active",
+                                       g2="powered_down", p1="active"),
         }
         for name, classes in expected.items():
             result = self.convert(nodes_from(name), config)

@@ -116,7 +116,7 @@ class RealSampleTests(SynchronousTestCase):
 
 
 class VersionFixtureTests(SynchronousTestCase):
-    """Hand-made bodies following the v0.0.39 .. v0.0.45 node schemas."""
+    """Hand-made bodies following the v0.0.39 .. v0.0.45 node schemas (v0.0.46 as v0.0.45)."""
 
     def test_v0039(self):
         """v0.0.39: state lists with flags, no cluster in meta, a node in no partition."""
@@ -208,6 +208,24 @@ class VersionFixtureTests(SynchronousTestCase):
         })
         self.assertEqual(nodes.nodes[0].features, ("cpu", "sapphirerapids"))
         self.assertEqual(nodes.nodes[2].partitions, ("cpu", "debug"))
+
+    def test_v0046(self):
+        """v0.0.46 (Slurm 26.11's data_parser) is parsed: cluster, states, GPU node fields."""
+        nodes = decode_nodes(fixture_body("v0.0.46-nodes.json"))
+        self.assertEqual((nodes.cluster_name, nodes.skipped), ("hpc46", 0))
+        self.assertEqual(states(nodes), {
+            "r1": ("idle", ("reboot_issued",)),
+            "r2": ("mixed", ("drain", "completing")),
+            "r3": ("unknown", ("invalid_reg",)),
+            "g1": ("allocated", ()),
+            "g2": ("idle", ("powering_down", "power_down")),
+            "p1": ("idle", ("planned",)),
+        })
+        g1 = nodes.nodes[3]
+        self.assertEqual((g1.address, g1.partitions, g1.architecture, g1.features, g1.gres),
+                         ("10.46.1.1", ("gpu", "cpu"), "aarch64", ("gpu", "gb300"),
+                          "gpu:gb300:4"))
+        self.assertEqual(nodes.nodes[1].reason, "draining")
 
 
 class NormalizeNodeTests(SynchronousTestCase):

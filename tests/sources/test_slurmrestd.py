@@ -119,6 +119,18 @@ class FetchTests(SynchronousTestCase):
         self.assertIn("it offers v0.0.36", str(failure.value))
         self.assertIn("v0.0.37 or newer", str(failure.value))
 
+    def test_auto_newest_known_and_past_it(self):
+        """auto takes v0.0.46 (Slurm 26.11's) over older ones, and never a newer unknown one."""
+        body = fixture("v0.0.46-nodes.json")
+        fake = FakeSlurmrestd(versions=["v0.0.44", "v0.0.46", "v0.0.47"], body=body)
+        self.assertEqual(self.successResultOf(make_client(fake, api_version="auto")
+                                              .fetch_nodes()), body)
+        self.assertEqual(fake.paths(), ["/openapi/v3", "/slurm/v0.0.46/nodes/"])
+        fake.versions = ["v0.0.47"]
+        failure = self.failureResultOf(make_client(fake, api_version="auto").fetch_nodes(),
+                                       FetchError)
+        self.assertIn("it offers v0.0.47; we support v0.0.37 to v0.0.46", str(failure.value))
+
     def test_offered_versions_with_and_without_slash(self):
         """Nodes paths are found with and without a trailing slash, sorted."""
         document = {"paths": {"/slurm/v0.0.41/nodes": {}, "/slurm/v0.0.40/nodes/": {},
