@@ -1,166 +1,55 @@
 """
-A stand-in slurmrestd for fault tests: a raw HTTP/1.1 server on the real reactor.
+The one stand-in slurmrestd of the tests: a raw HTTP/1.1 server, on a real socket or on
+an in-memory wire.
 
 It speaks just enough HTTP to read one request per connection and then does
-whatever the test scripted for that path, byte for byte: replay a captured
-``.http`` response, answer slowly, never answer, break off mid-body, or stream
-more than the client may read.  Raw bytes (not ``twisted.web``) so that broken
+whatever the test scripted for that path, byte for byte (tests/answers.py: replay a
+captured ``.http`` response, answer slowly, never answer, break off mid-body, or
+stream more than the client may read).  Raw bytes (not ``twisted.web``) so that broken
 answers are possible and real captures are replayed exactly as Slurm sent them.
 
-It listens only on a UNIX socket or 127.0.0.1, and :meth:`StandIn.stop` closes
-the port and every connection, so no test leaves anything behind.
+- :meth:`StandIn.http_client` is a treq client wired to it in memory (what
+  ``treq.testing.StubTreq`` is to a Resource): what one end writes reaches the other
+  when the call that wrote returns (a request, or an advance of the stand-in's clock
+  ``reactor``), so the tests that use it are deterministic.
+- :meth:`StandIn.listen` serves it on a real endpoint (a UNIX socket or 127.0.0.1) for
+  what only real sockets show (a TCP reset, the OS's connect errors, TLS);
+  :meth:`StandIn.stop` closes the port and every connection.
 """
 import json
-import re
-import socket
-import struct
 
+from treq.client import HTTPClient
 from twisted.internet import defer
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionAborted, ConnectionRefusedError
+from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.task import Clock
+from twisted.test import iosim
+from twisted.web.client import Agent, HTTPConnectionPool
+from twisted.web.iweb import IAgent, IAgentEndpointFactory
+from zope.interface import implementer
 
-from tests.fakes import fixture, openapi_listing
+from tests.answers import Reply, response
+from tests.fakes import captured, fixture
 
-#: A 511 as Slurm 24.11+ sends it for a bad, expired or mismatched token
-#: (SLURM_PROTOCOL_AUTHENTICATION_ERROR 1007 -> 511).  No capture of one was at
-#: hand, so it is built on the captured 24.11 502 envelope with that error.
-ERROR_511 = (
-    b'{\n  "errors": [\n    {\n      "description": "Failure to query nodes",\n'
-    b'      "error_number": 1007,\n      "error": "Protocol authentication error",\n'
-    b'      "source": "_dump_nodes"\n    }\n  ],\n  "warnings": [\n  ],\n'
-    b'  "meta": {\n    "plugin": {\n      "type": "openapi\\/slurmctld",\n'
-    b'      "name": "Slurm OpenAPI slurmctld",\n'
-    b'      "data_parser": "data_parser\\/v0.0.40",\n      "accounting_storage": ""\n'
-    b'    },\n    "slurm": {\n      "version": {\n        "major": "24",\n'
-    b'        "micro": "7",\n        "minor": "11"\n      },\n'
-    b'      "release": "24.11.7",\n      "cluster": "testcluster"\n    }\n  }\n}')
+#: How many rounds of bytes a connection is carried at a time.
+ROUNDS = 64
+#: What the stand-in lists in ``/nodes/`` unless told otherwise.
+NODES = fixture("slurm-22.05-v0.0.38-nodes.json")
 
 
-def response(code, body, content_type=b"application/json", reason=b"X", length=True,
-             extra=b""):
-    """A whole raw HTTP/1.1 response as slurmrestd writes it (``Connection: Close``)."""
-    head = b"HTTP/1.1 %d %s\r\nConnection: Close\r\n" % (code, reason)
-    if length:
-        head += b"Content-Length: %d\r\n" % (len(body),)
-    return head + b"Content-Type: " + content_type + b"\r\n" + extra + b"\r\n" + body
+def openapi_listing(*versions, slash=True):
+    """A minimal ``/openapi/v3`` body listing the nodes path of ``versions``."""
+    end = "/" if slash else ""
+    return json.dumps({"openapi": "3.0.2", "paths": {
+        f"/slurm/{v}/nodes{end}": {"get": {}} for v in versions}}).encode()
 
 
-def captured(name):
-    """
-    A captured ``.http`` response from tests/fixtures, as Slurm sent it.
-
-    The Content-Length is set to the body's real length: the 24.11 502 capture
-    says 761 for its 754-byte body (the body was edited after capture), which a
-    real slurmrestd would not send and which the client rightly reads as a
-    broken-off answer.
-    """
-    raw = fixture(name)
-    head, _, body = raw.partition(b"\r\n\r\n")
-    head = re.sub(rb"(?i)content-length: *\d+", b"Content-Length: %d" % (len(body),), head)
-    return head + b"\r\n\r\n" + body
-
-
-class Reply:
-    """Write ``raw`` (a whole response) and close, as slurmrestd does."""
-
-    def __init__(self, raw):
-        self.raw = raw
-
-    def __call__(self, conn):
-        """Answer on ``conn``."""
-        conn.write(self.raw)
-        conn.transport.loseConnection()
-
-
-class Silent:
-    """Accept the request and never answer."""
-
-    def __call__(self, conn):
-        """Do nothing at all."""
-
-
-class Drip:
-    """Write ``raw`` ``size`` bytes every ``delay`` seconds, then close."""
-
-    def __init__(self, raw, size, delay):
-        self.raw = raw
-        self.size = size
-        self.delay = delay
-
-    def __call__(self, conn):
-        """Start dripping on ``conn``."""
-        def step(offset):
-            if conn.lost.called:
-                return
-            conn.write(self.raw[offset:offset + self.size])
-            if offset + self.size >= len(self.raw):
-                conn.transport.loseConnection()
-            else:
-                conn.later(self.delay, step, offset + self.size)
-        step(0)
-
-
-class BreakOff:
-    """
-    Write the first ``count`` bytes of ``raw``, then drop the connection.
-
-    On TCP with ``reset=True`` the drop is a real RST (SO_LINGER 0); on a UNIX
-    socket it is an abrupt close (UNIX sockets have no reset).
-    """
-
-    def __init__(self, raw, count, reset=True):
-        self.raw = raw
-        self.count = count
-        self.reset = reset
-
-    def __call__(self, conn):
-        """Send part of the answer and abort."""
-        conn.write(self.raw[:self.count])
-
-        def drop():
-            sock = getattr(conn.transport, "socket", None)
-            if self.reset and sock is not None and sock.family == socket.AF_INET:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                struct.pack("ii", 1, 0))
-            conn.transport.abortConnection()
-        # Let the partial answer reach the client before the drop.
-        conn.later(0.05, drop)
-
-
-class Flood:
-    """
-    Send headers, then an endless body as fast as the client reads it.
-
-    :param length: the Content-Length to announce, or None for a body with no
-        length that ends when the connection does.
-    """
-
-    def __init__(self, length=None, chunk=64 * 1024):
-        self.length = length
-        self.chunk = b"x" * chunk
-
-    def __call__(self, conn):
-        """Stream on ``conn`` until the client hangs up."""
-        head = b"HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Type: application/json\r\n"
-        if self.length is not None:
-            head += b"Content-Length: %d\r\n" % (self.length,)
-        conn.write(head + b"\r\n")
-        conn.transport.registerProducer(_Pump(conn, self.chunk), False)
-
-
-class _Pump:
-    """A pull producer writing the same chunk each time it is asked."""
-
-    def __init__(self, conn, chunk):
-        self._conn = conn
-        self._chunk = chunk
-
-    def resumeProducing(self):
-        """Write one more chunk."""
-        if not self._conn.lost.called:
-            self._conn.write(self._chunk)
-
-    def stopProducing(self):
-        """Nothing to release."""
+def nodes_body(nodes, version="v0.0.38"):
+    """A 200 ``/nodes/`` body with ``nodes`` (plain dicts) in slurmrestd's envelope."""
+    return json.dumps({"meta": {"plugin": {"type": f"openapi/{version}"}},
+                       "errors": [], "nodes": nodes}).encode()
 
 
 class _Connection(Protocol):
@@ -216,47 +105,100 @@ class StandIn:
     A scripted slurmrestd.
 
     ``nodes`` is the answer to ``/slurm/{version}/nodes/`` (a callable taking
-    the connection; :class:`Reply`, :class:`Silent`, ...); ``/openapi/v3``
-    lists ``versions``; any other path gets slurmrestd's real 404.
+    the connection; :class:`~tests.answers.Reply`, ...); ``/openapi/v3`` lists
+    ``versions``; any other path gets slurmrestd's real 404.  ``answers`` may hold
+    answers to give, in order, to the requests for other paths than ``/openapi/v3``
+    before the normal ones.
 
+    :param reactor: the time of scripted answers (``later``) on a real socket; without
+        it, a Clock whose ``advance`` also carries the in-memory wires' bytes (what
+        :meth:`http_client` needs).
+    :param body: the ``/nodes/`` body, sent with a 200.
     :ivar requests: ``(path, headers)`` of every request, lower-case header names.
     :ivar connections: every accepted connection, in order.
     """
 
-    def __init__(self, reactor, versions=("v0.0.38",)):
-        self.reactor = reactor
+    def __init__(self, reactor=None, versions=("v0.0.38",), body=NODES):
+        self.reactor = _WireClock(self) if reactor is None else reactor
         self.versions = list(versions)
-        self.nodes = Reply(response(200, fixture("slurm-22.05-v0.0.38-nodes.json")))
+        self.nodes = Reply(response(200, body))
+        self.answers = []
         self.requests = []
         self.connections = []
         self.accepted = 0
+        self.listening = True
         self._port = None
+        self._pumps = []
+        self._factory = Factory.forProtocol(_Connection)
+        self._factory.standin = self
+        self._factory.noisy = False
 
     def answer_for(self, path):
         """The scripted answer for ``path``."""
         if path == "/openapi/v3":
             return Reply(response(200, openapi_listing(*self.versions)))
+        if self.answers:
+            return self.answers.pop(0)
         for version in self.versions:
             if path in (f"/slurm/{version}/nodes/", f"/slurm/{version}/nodes"):
                 return self.nodes
         return Reply(captured("slurm-22.05-wrong-version-v0.0.39-nodes.http"))
 
-    @defer.inlineCallbacks
-    def listen(self, endpoint):
-        """Listen on ``endpoint`` (a UNIX or 127.0.0.1 server endpoint)."""
-        factory = Factory.forProtocol(_Connection)
-        factory.standin = self
-        factory.noisy = False
-        self._port = yield endpoint.listen(factory)
-        return self._port
+    def paths(self):
+        """The paths asked for, in order."""
+        return [path for path, _ in self.requests]
 
     @property
     def last(self):
         """The most recent connection."""
         return self.connections[-1]
 
+    def http_client(self):
+        """A treq client whose every request reaches this stand-in over the in-memory wire."""
+        agent = Agent.usingEndpointFactory(self.reactor, _Endpoints(self),
+                                           pool=HTTPConnectionPool(self.reactor, False))
+        return HTTPClient(_FlushingAgent(agent, self))
+
+    def accept(self, factory):
+        """Connect a protocol of ``factory`` to a new connection, in memory; the protocol."""
+        address = IPv4Address("TCP", "127.0.0.1", 6820)
+        server = self._factory.buildProtocol(address)
+        client = factory.buildProtocol(address)
+        server_wire = _Wire(server, isServer=True, hostAddress=address)
+        client_wire = _Wire(client, isServer=False, peerAddress=address)
+        server_wire.peer, client_wire.peer = client_wire, server_wire
+        self._pumps.append(iosim.connect(server, server_wire, client, client_wire,
+                                         greet=False))
+        return client
+
+    def flush(self):
+        """
+        Carry every in-memory connection's bytes and hang-ups until all are quiet, or for
+        :data:`ROUNDS` rounds and the rest at the clock's next turn (an endless answer
+        must leave the client a turn to attach its body reader and hang up).
+        """
+        more = False
+        for pump in list(self._pumps):
+            for _ in range(ROUNDS):
+                if not pump.pump(advanceClock=False):
+                    break
+            else:
+                more = True
+            if pump.clientIO.disconnected and pump.serverIO.disconnected:
+                self._pumps.remove(pump)
+        if more:
+            self.reactor.callLater(0, self.flush)
+
+    @defer.inlineCallbacks
+    def listen(self, endpoint):
+        """Listen on ``endpoint`` (a UNIX or 127.0.0.1 server endpoint)."""
+        self.listening = True
+        self._port = yield endpoint.listen(self._factory)
+        return self._port
+
     def stop(self):
         """Stop listening and drop every connection; fires when all are gone."""
+        self.listening = False
         waits = []
         if self._port is not None:
             waits.append(defer.maybeDeferred(self._port.stopListening))
@@ -265,10 +207,72 @@ class StandIn:
             if not conn.lost.called:
                 conn.transport.abortConnection()
             waits.append(conn.lost)
+        self.flush()
         return defer.DeferredList(waits)
 
 
-def nodes_body(nodes, version="v0.0.38"):
-    """A 200 ``/nodes/`` body with ``nodes`` (plain dicts) in slurmrestd's envelope."""
-    return json.dumps({"meta": {"plugin": {"type": f"openapi/{version}"}},
-                       "errors": [], "nodes": nodes}).encode()
+class _WireClock(Clock):
+    """A Clock that, after each advance, lets the in-memory wires carry what was written."""
+
+    def __init__(self, standin):
+        super().__init__()
+        self._standin = standin
+
+    def advance(self, amount):
+        """Run what is due, then deliver what it wrote."""
+        super().advance(amount)
+        self._standin.flush()
+
+
+@implementer(IAgent)
+class _FlushingAgent:
+    """An Agent whose request is carried to the stand-in once it is written."""
+
+    def __init__(self, agent, standin):
+        self._agent = agent
+        self._standin = standin
+
+    def request(self, method, uri, headers=None, bodyProducer=None):
+        """Send the request; the answer has arrived unless it is a slow one."""
+        d = self._agent.request(method, uri, headers, bodyProducer)
+        self._standin.flush()
+        return d
+
+
+@implementer(IAgentEndpointFactory, IStreamClientEndpoint)
+class _Endpoints:
+    """Every URL's endpoint is the stand-in, in memory; refused once it has stopped."""
+
+    def __init__(self, standin):
+        self._standin = standin
+
+    def endpointForURI(self, uri):
+        """Whatever the URL, the stand-in."""
+        return self
+
+    def connect(self, factory):
+        """The connected protocol, at once (or ECONNREFUSED after :meth:`StandIn.stop`)."""
+        if not self._standin.listening:
+            return defer.fail(ConnectionRefusedError())
+        return defer.succeed(self._standin.accept(factory))
+
+
+class _Wire(iosim.FakeTransport):
+    """An in-memory transport; :meth:`StandIn.flush` carries what is written."""
+
+    peer = None
+
+    def write(self, data):
+        """Send ``data`` (lost, as on a socket, once the peer has hung up)."""
+        if not self.peer.disconnecting:
+            super().write(data)
+
+    def _checkProducer(self):
+        """Ask a pull producer for more only while both ends are open."""
+        if not (self.disconnecting or self.peer.disconnecting):
+            super()._checkProducer()
+
+    def abortConnection(self):
+        """Drop the connection; the peer sees it closed, as on a UNIX socket (no reset)."""
+        self.disconnectReason = ConnectionAborted()
+        super().abortConnection()

@@ -5,7 +5,6 @@ import json
 import os
 import stat
 
-from treq.testing import StubTreq
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
@@ -14,7 +13,9 @@ from slurm_sd.atomicfile import write_atomically
 from slurm_sd.cli import _parser, check, dump, main
 from slurm_sd.pipeline.build import build_snapshot
 from slurm_sd.sources.slurmrestd import SlurmrestdClient
-from tests.fakes import SAMPLES, FakeSlurmrestd, fixture
+from tests.answers import Reply, response
+from tests.fakes import SAMPLES, fixture
+from tests.standin import StandIn
 
 NODES = os.path.join(SAMPLES, "slurm-22.05-v0.0.38-nodes-varied.json")
 
@@ -275,15 +276,14 @@ class DumpTests(CLITestCase):
     def test_polls_slurmrestd(self):
         """Without --input, dump polls slurmrestd once through the daemon's client."""
         path = self.config()
-        fake = FakeSlurmrestd(versions=("v0.0.38",), body=fixture(
+        fake = StandIn(versions=("v0.0.38",), body=fixture(
             "slurm-22.05-v0.0.38-nodes-varied.json"))
-        clock = Clock()
 
         def make_source(reactor, config, environ):
-            """The daemon's client, talking to the fake through StubTreq."""
-            return SlurmrestdClient(reactor, StubTreq(fake), config.slurmrestd, environ)
+            """The daemon's client, talking to the stand-in in memory."""
+            return SlurmrestdClient(reactor, fake.http_client(), config.slurmrestd, environ)
 
-        status = self.successResultOf(dump(clock, self.args("dump", "--config", path),
+        status = self.successResultOf(dump(fake.reactor, self.args("dump", "--config", path),
                                            self.out, self.err, {}, make_source=make_source))
         self.assertEqual(status, 0)
         self.assertEqual(self.out.getvalue(), self.expected(path))
@@ -293,15 +293,15 @@ class DumpTests(CLITestCase):
     def test_slurmrestd_error_one_line(self):
         """A slurmrestd error is one line on stderr and exit status 1."""
         path = self.config()
-        fake = FakeSlurmrestd(versions=("v0.0.38",))
-        fake.answers.append((502, b'{"errors": [{"error": "Unable to contact slurm '
-                                  b'controller"}]}'))
+        fake = StandIn(versions=("v0.0.38",))
+        fake.answers.append(Reply(response(502, b'{"errors": [{"error": "Unable to contact '
+                                                b'slurm controller"}]}')))
 
         def make_source(reactor, config, environ):
-            """The daemon's client, talking to the fake through StubTreq."""
-            return SlurmrestdClient(reactor, StubTreq(fake), config.slurmrestd, environ)
+            """The daemon's client, talking to the stand-in in memory."""
+            return SlurmrestdClient(reactor, fake.http_client(), config.slurmrestd, environ)
 
-        status = self.successResultOf(dump(Clock(), self.args("dump", "--config", path),
+        status = self.successResultOf(dump(fake.reactor, self.args("dump", "--config", path),
                                            self.out, self.err, {}, make_source=make_source))
         self.assertEqual(status, 1)
         [line] = self.err.getvalue().splitlines()

@@ -29,18 +29,10 @@ from slurm_sd.config.load import apply_overrides
 from slurm_sd.config.parse import parse
 from slurm_sd.service import poller as poller_module
 from slurm_sd.tap import build_service
-from tests.fakes import SAMPLES, fixture
-from tests.sources.test_faults import deadline, wait_until
-from tests.standin import (
-    ERROR_511,
-    BreakOff,
-    Flood,
-    Reply,
-    Silent,
-    StandIn,
-    captured,
-    response,
-)
+from tests.answers import ERROR_511, BreakOff, Flood, Reply, Silent, response
+from tests.fakes import SAMPLES, captured, fixture
+from tests.realtime import deadline, wait_until
+from tests.standin import StandIn
 
 NODES = fixture("slurm-22.05-v0.0.38-nodes.json")
 

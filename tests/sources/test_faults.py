@@ -1,12 +1,13 @@
 """
-Fault tests: the real Poller, SlurmrestdClient, pipeline and cache against a
-stand-in slurmrestd (tests/standin.py) on the real reactor.
+Fault tests: the real Poller, SlurmrestdClient, pipeline and cache against the
+stand-in slurmrestd (tests/standin.py).
 
-The stand-in runs in this process, on a UNIX socket (and 127.0.0.1 for the TCP
-reset): that gives byte-exact control of every answer and its timing, lets a
-test see from the server side whether the client hung up and how much it was
-sent, and needs no process management or start-up wait.  Timeouts are a fraction
-of a second; nothing sleeps: every wait is a Deferred with a deadline.
+Most run on the in-memory wire and the stand-in's clock: byte-exact control of every
+answer and its timing, a view from the server side of whether the client hung up and
+how much it was sent, and no real time at all (a timeout of 0.5 s is an advance of the
+clock).  What only real sockets show (the OS's connect errors, a TCP reset) runs on the
+real reactor, on a UNIX socket or 127.0.0.1, where every wait is a Deferred with a
+deadline.
 """
 import json
 import shutil
@@ -15,7 +16,7 @@ import tempfile
 import attr
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ServerEndpoint, UNIXServerEndpoint
-from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import TestCase
 
 from slurm_sd.config.parse import parse
@@ -24,79 +25,59 @@ from slurm_sd.service import poller as poller_module
 from slurm_sd.service.cache import TargetCache
 from slurm_sd.service.poller import Poller
 from slurm_sd.sources.choose import make_source
-from tests.fakes import fixture
-from tests.standin import (
-    ERROR_511,
-    BreakOff,
-    Drip,
-    Flood,
-    Reply,
-    Silent,
-    StandIn,
-    captured,
-    nodes_body,
-    response,
-)
+from slurm_sd.sources.slurmrestd import SlurmrestdClient
+from tests.answers import ERROR_511, BreakOff, Drip, Flood, Reply, Silent, response
+from tests.fakes import captured, fixture
+from tests.realtime import deadline
+from tests.standin import StandIn, nodes_body
 
 GOOD = fixture("slurm-22.05-v0.0.38-nodes.json")
 #: The same cluster later: other states, so the served body differs.
 NEWER = fixture("slurm-22.05-v0.0.38-nodes-varied.json")
 TIMEOUT = 0.5
-#: Deadline for anything a test waits on.
-DEADLINE = 5
+#: How many clock steps a poll may take before the test calls it stuck.
+STEPS = 10000
 
 
-def deadline(d, seconds=DEADLINE):
-    """``d``, failed with TimeoutError if it has not fired within ``seconds``."""
-    return d.addTimeout(seconds, reactor)
-
-
-class LogCapture:
-    """Every log event from the moment it is made, formatted on demand."""
-
-    def __init__(self, testcase):
-        self.events = []
-        globalLogPublisher.addObserver(self.events.append)
-        testcase.addCleanup(globalLogPublisher.removeObserver, self.events.append)
-
-    def mark(self):
-        """A position to read new events from."""
-        return len(self.events)
-
-    def since(self, mark, level=LogLevel.warn):
-        """Formatted events at ``level`` or above since ``mark``."""
-        order = list(LogLevel.iterconstants())
-        return [formatEvent(e) for e in self.events[mark:]
-                if order.index(e.get("log_level", LogLevel.info)) >= order.index(level)]
+def log_lines(events, mark=0, level=LogLevel.warn):
+    """Formatted ``events`` at ``level`` or above, from index ``mark`` on."""
+    order = list(LogLevel.iterconstants())
+    return [formatEvent(e) for e in events[mark:]
+            if order.index(e.get("log_level", LogLevel.info)) >= order.index(level)]
 
 
 class FaultTestCase(TestCase):
-    """A poller with a real client talking to a stand-in slurmrestd on a UNIX socket."""
+    """A poller with a real client talking to the stand-in in memory, on its clock."""
 
-    timeout = 30
-    config_text = ("slurmrestd: {{url: 'unix:{socket}', api_version: v0.0.38, "
+    config_text = ("slurmrestd: {{url: '{url}', api_version: v0.0.38, "
                    "timeout: {timeout}, max_response_bytes: 65536}}\n"
                    "interval: 60\njobs:\n  - node: {{port: 9100}}\n")
+    socket = "/run/slurmrestd/slurmrestd.socket"
+
+    def url(self):
+        """slurmrestd.url: a socket path, which the in-memory wire never opens."""
+        return f"unix:{self.socket}"
 
     def setUp(self):
-        """Start the stand-in, build the daemon's parts around it."""
-        self.logs = LogCapture(self)
-        directory = tempfile.mkdtemp(prefix="sd-faults-")  # short: AF_UNIX paths <= 107
-        self.addCleanup(shutil.rmtree, directory)
-        self.socket = directory + "/slurmrestd.sock"
-        self.standin = StandIn(reactor)
-        self.addCleanup(self.standin.stop)
-        return self.standin.listen(UNIXServerEndpoint(reactor, self.socket))
+        """The stand-in and its clock; every log event from now on."""
+        self.events = self.enterContext(capturedLogs())
+        self.standin = StandIn()
+        self.clock = self.standin.reactor
+
+    def make_source(self, config, environ):
+        """The real client, on the in-memory wire."""
+        return SlurmrestdClient(self.clock, self.standin.http_client(), config.slurmrestd,
+                                environ)
 
     def make_poller(self, environ=None, interval=60, **slurm):
         """The real source, pipeline and cache for the stand-in."""
-        config = parse(self.config_text.format(socket=self.socket, timeout=TIMEOUT))
+        config = parse(self.config_text.format(url=self.url(), timeout=TIMEOUT))
         config = attr.evolve(config, interval=interval)
         if slurm:
             config = attr.evolve(config, slurmrestd=attr.evolve(config.slurmrestd, **slurm))
         self.config = config
-        self.cache = TargetCache(reactor)
-        self.poller = Poller(reactor, make_source(reactor, config, environ or {}), process,
+        self.cache = TargetCache(self.clock)
+        self.poller = Poller(self.clock, self.make_source(config, environ or {}), process,
                              self.cache, config)
         return self.poller
 
@@ -104,12 +85,31 @@ class FaultTestCase(TestCase):
         """The body served for job node, parsed."""
         return json.loads(self.cache.snapshot.bodies["node"])
 
-    @defer.inlineCallbacks
+    def run_clock(self, done):
+        """Advance the clock from one scheduled call to the next until ``done()``."""
+        for _ in range(STEPS):
+            if done():
+                return
+            calls = self.clock.getDelayedCalls()
+            if not calls:
+                break
+            self.clock.advance(max(0, min(c.getTime() for c in calls) - self.clock.seconds()))
+        self.assertTrue(done(), "nothing left to happen, and still not done")
+
     def poll(self):
         """One poll, and then every connection it made closed."""
-        delay = yield deadline(self.poller.poll())
-        yield deadline(defer.DeferredList([c.lost for c in self.standin.connections]))
-        return delay
+        d = self.poller.poll()
+        self.run_clock(lambda: d.called and all(c.lost.called
+                                                for c in self.standin.connections))
+        return d
+
+    def mark(self):
+        """A position in the log to read new lines from."""
+        return len(self.events)
+
+    def since(self, mark, level=LogLevel.warn):
+        """The log lines at ``level`` or above since ``mark``."""
+        return log_lines(self.events, mark, level)
 
     @defer.inlineCallbacks
     def assert_fault(self, answer, *phrases, versions=None, **slurm):
@@ -129,11 +129,11 @@ class FaultTestCase(TestCase):
         self.standin.nodes = answer
         if versions is not None:
             self.standin.versions = versions
-        mark = self.logs.mark()
+        mark = self.mark()
         delay = yield self.poll()
         self.assertIs(self.cache.snapshot, good, "the last good data is still served")
         self.assertEqual(delay, poller_module.RETRY_BASE, "a retry is scheduled soon")
-        lines = self.logs.since(mark)
+        lines = self.since(mark)
         self.assertEqual(len(lines), 1, lines)
         [line] = lines
         self.assertNotIn("\n", line)
@@ -191,27 +191,6 @@ class TimingFaultTests(FaultTestCase):
         """A connection dropped in the middle of the status line and headers is refused."""
         return self.assert_fault(BreakOff(response(200, NEWER), 30),
                                  "connection to slurmrestd at unix:")
-
-    @defer.inlineCallbacks
-    def test_refused(self):
-        """Nothing listening on the socket: one line, and recovery once it listens."""
-        self.make_poller()
-        self.standin.nodes = Reply(response(200, GOOD))
-        yield self.poll()
-        good = self.cache.snapshot
-        yield self.standin.stop()
-        mark = self.logs.mark()
-        yield self.poll()
-        self.assertIs(self.cache.snapshot, good)
-        [line] = self.logs.since(mark)
-        self.assertIn(f"cannot connect to slurmrestd at unix:{self.socket}: "
-                      f"No such file or directory", line)
-        yield self.standin.listen(UNIXServerEndpoint(reactor, self.socket))
-        self.standin.nodes = Reply(response(200, NEWER))
-        yield self.poll()
-        self.assertIn("mixed+drain", {g["labels"]["__meta_slurm_node_state"]
-                                      for g in self.served()})
-
 
 class StatusFaultTests(FaultTestCase):
     """Error statuses with the bodies real Slurm sends."""
@@ -352,11 +331,11 @@ class OddNodeTests(FaultTestCase):
             "not-a-node", None, [],
         ]
         self.standin.nodes = Reply(response(200, nodes_body(nodes)))
-        mark = self.logs.mark()
+        mark = self.mark()
         yield self.poll()
         self.assertEqual(self.cache.snapshot.nodes, 5)
         self.assertEqual(self.cache.snapshot.skipped, 6)
-        lines = self.logs.since(mark, LogLevel.info)
+        lines = self.since(mark, LogLevel.info)
         self.assertEqual(len(lines), 1, lines)
         self.assertIn("6 nodes skipped", lines[0])
         groups = self.served()
@@ -374,87 +353,95 @@ class OddNodeTests(FaultTestCase):
 
 
 class LoopTests(FaultTestCase):
-    """The real poll loop, started as the daemon starts it, on the real reactor."""
+    """The real poll loop, started as the daemon starts it, on the stand-in's clock."""
 
-    @defer.inlineCallbacks
     def test_loop_survives_faults_and_recovers(self):
         """Through a run of failures the loop keeps retrying and picks up good data again."""
         self.patch(poller_module, "RETRY_BASE", 0.05)
         poller = self.make_poller(interval=0.1)
         self.addCleanup(poller.stop)
-        answers = [Reply(response(200, GOOD)), Silent(),
-                   Reply(captured("slurm-24.11-v0.0.40-nodes-slurmctld-down.http")),
-                   BreakOff(response(200, NEWER), 500), Reply(response(200, b""))]
-        original = self.standin.answer_for
-
-        def scripted(path):
-            return answers.pop(0) if answers else Reply(response(200, NEWER))
-        self.standin.answer_for = scripted
-        self.addCleanup(setattr, self.standin, "answer_for", original)
+        self.standin.answers = [
+            Reply(response(200, GOOD)), Silent(),
+            Reply(captured("slurm-24.11-v0.0.40-nodes-slurmctld-down.http")),
+            BreakOff(response(200, NEWER), 500), Reply(response(200, b""))]
+        self.standin.nodes = Reply(response(200, NEWER))
         poller.start()
 
         def recovered():
             snapshot = self.cache.snapshot
             return snapshot is not None and b"mixed+drain" in snapshot.bodies["node"]
-        yield deadline(wait_until(recovered))
-        errors = self.logs.since(0, LogLevel.error)
+        self.run_clock(recovered)
+        errors = self.since(0, LogLevel.error)
         self.assertEqual(len(errors), 4, errors)
 
 
-def wait_until(condition, step=0.01):
-    """A Deferred firing once ``condition()`` is true (checked every ``step`` s)."""
-    pending = []
+class RealSocketTests(FaultTestCase):
+    """What only real sockets show, on the real reactor: connect errors, a TCP reset."""
 
-    def cancel(d):
-        if pending and pending[0].active():
-            pending[0].cancel()
-
-    d = defer.Deferred(cancel)
-
-    def check():
-        pending[:] = []
-        if condition():
-            d.callback(None)
-        else:
-            pending.append(reactor.callLater(step, check))
-    check()
-    return d
-
-
-class TCPResetTests(FaultTestCase):
-    """A real TCP reset, on 127.0.0.1."""
-
-    config_text = ("slurmrestd: {{url: 'http://127.0.0.1:{port}', api_version: v0.0.38, "
+    timeout = 30
+    config_text = ("slurmrestd: {{url: '{url}', api_version: v0.0.38, "
                    "timeout: {timeout}}}\ninterval: 60\njobs:\n  - node: {{port: 9100}}\n")
+    unix = False
 
     def setUp(self):
-        """Listen on 127.0.0.1, a free port."""
-        self.logs = LogCapture(self)
+        """Listen on 127.0.0.1, a free port; a UNIX socket path in a new directory."""
+        self.events = self.enterContext(capturedLogs())
+        directory = tempfile.mkdtemp(prefix="sd-faults-")  # short: AF_UNIX paths <= 107
+        self.addCleanup(shutil.rmtree, directory)
+        self.socket = directory + "/slurmrestd.sock"
+        self.clock = reactor
         self.standin = StandIn(reactor)
         self.addCleanup(self.standin.stop)
         d = self.standin.listen(TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1"))
         d.addCallback(lambda port: setattr(self, "port", port.getHost().port))
         return d
 
-    def make_poller(self, environ=None, **slurm):
-        """The real source for http://127.0.0.1:PORT."""
-        self.socket = None
-        text = self.config_text.format(port=self.port, timeout=TIMEOUT)
-        config = parse(text)
-        self.config = config
-        self.cache = TargetCache(reactor)
-        self.poller = Poller(reactor, make_source(reactor, config, environ or {}), process,
-                             self.cache, config)
-        return self.poller
+    def make_source(self, config, environ):
+        """The daemon's own source: real sockets."""
+        return make_source(reactor, config, environ)
+
+    def url(self):
+        """http://127.0.0.1:PORT, or the UNIX socket once ``unix`` is set."""
+        return f"unix:{self.socket}" if self.unix else f"http://127.0.0.1:{self.port}"
+
+    @defer.inlineCallbacks
+    def poll(self):
+        """One poll, and then every connection it made closed."""
+        delay = yield deadline(self.poller.poll())
+        yield deadline(defer.DeferredList([c.lost for c in self.standin.connections]))
+        return delay
+
+    @defer.inlineCallbacks
+    def test_refused_unix(self):
+        """Nothing listening on the socket: one line, and recovery once it listens."""
+        yield self.standin.stop()
+        yield self.standin.listen(UNIXServerEndpoint(reactor, self.socket))
+        self.unix = True
+        self.make_poller()
+        self.standin.nodes = Reply(response(200, GOOD))
+        yield self.poll()
+        good = self.cache.snapshot
+        yield self.standin.stop()
+        mark = self.mark()
+        yield self.poll()
+        self.assertIs(self.cache.snapshot, good)
+        [line] = self.since(mark)
+        self.assertIn(f"cannot connect to slurmrestd at unix:{self.socket}: "
+                      f"No such file or directory", line)
+        yield self.standin.listen(UNIXServerEndpoint(reactor, self.socket))
+        self.standin.nodes = Reply(response(200, NEWER))
+        yield self.poll()
+        self.assertIn("mixed+drain", {g["labels"]["__meta_slurm_node_state"]
+                                      for g in self.served()})
 
     @defer.inlineCallbacks
     def test_refused(self):
         """A closed TCP port is one line saying the connection was refused."""
         self.make_poller()
         yield self.standin.stop()
-        mark = self.logs.mark()
+        mark = self.mark()
         yield self.poll()
-        [line] = self.logs.since(mark)
+        [line] = self.since(mark)
         self.assertIn(f"cannot connect to slurmrestd at http://127.0.0.1:{self.port}: "
                       f"Connection refused (is slurmrestd running", line)
 

@@ -2,15 +2,12 @@
 import errno
 import os
 
-from treq.testing import StubTreq
 from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint
 from twisted.internet.error import ConnectError, ConnectionRefusedError
-from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.client import URI
-from twisted.web.resource import Resource
 
 from slurm_sd.config.model import SlurmrestdConfig
 from slurm_sd.errors import FetchError, ResponseTooLarge
@@ -18,23 +15,16 @@ from slurm_sd.sources.file import FileSource
 from slurm_sd.sources.http import SlurmrestdEndpointFactory, make_http_client
 from slurm_sd.sources.slurmrestd import SlurmrestdClient, offered_versions
 from slurm_sd.sources.tokens import read_token
-from tests.fakes import FakeSlurmrestd, fixture
-
-NODES = fixture("slurm-22.05-v0.0.38-nodes.json")
-
-
-def http_body(name):
-    """Status code and body of a captured ``.http`` response."""
-    raw = fixture(name)
-    head, _, body = raw.partition(b"\r\n\r\n")
-    return int(head.split(b" ")[1]), body
+from tests.answers import Reply, Silent, response
+from tests.fakes import captured, fixture
+from tests.standin import NODES, StandIn
 
 
-def make_client(resource, clock=None, environ=None, **config):
-    """A SlurmrestdClient talking to ``resource`` in memory."""
+def make_client(standin, environ=None, **config):
+    """A SlurmrestdClient talking to ``standin`` in memory, on its clock."""
     config.setdefault("url", "http://127.0.0.1:6820")
     config.setdefault("api_version", "v0.0.38")
-    return SlurmrestdClient(clock or Clock(), StubTreq(resource), SlurmrestdConfig(**config),
+    return SlurmrestdClient(standin.reactor, standin.http_client(), SlurmrestdConfig(**config),
                             environ={} if environ is None else environ)
 
 
@@ -43,14 +33,14 @@ class FetchTests(SynchronousTestCase):
 
     def test_fetch_returns_body(self):
         """A 200 answer's body is handed on unchanged."""
-        fake = FakeSlurmrestd(body=NODES)
+        fake = StandIn(body=NODES)
         body = self.successResultOf(make_client(fake).fetch_nodes())
         self.assertEqual(body, NODES)
         self.assertEqual(fake.paths(), ["/slurm/v0.0.38/nodes/"])
 
     def test_no_token_no_headers(self):
         """With no token, no X-SLURM-* header is sent (rest_auth/local)."""
-        fake = FakeSlurmrestd(body=NODES)
+        fake = StandIn(body=NODES)
         self.successResultOf(make_client(fake, user="slurm").fetch_nodes())
         headers = fake.requests[0][1]
         self.assertNotIn("x-slurm-user-name", headers)
@@ -61,7 +51,7 @@ class FetchTests(SynchronousTestCase):
         path = self.mktemp()
         with open(path, "w") as handle:
             handle.write("  first-token\n")
-        fake = FakeSlurmrestd(body=NODES)
+        fake = StandIn(body=NODES)
         client = make_client(fake, user="slurmrest", token_file=path)
         self.successResultOf(client.fetch_nodes())
         with open(path, "w") as handle:
@@ -86,7 +76,7 @@ class FetchTests(SynchronousTestCase):
 
     def test_missing_token_file(self):
         """An unreadable token file fails the poll with a line naming the key."""
-        fake = FakeSlurmrestd(body=NODES)
+        fake = StandIn(body=NODES)
         client = make_client(fake, token_file="/nonexistent/jwt")
         failure = self.failureResultOf(client.fetch_nodes(), FetchError)
         self.assertIn("slurmrestd.token_file /nonexistent/jwt", str(failure.value))
@@ -94,7 +84,7 @@ class FetchTests(SynchronousTestCase):
 
     def test_auto_discovers_newest_supported(self):
         """api_version auto picks the newest supported version /openapi/v3 lists."""
-        fake = FakeSlurmrestd(versions=["v0.0.36", "v0.0.38", "v0.0.37"], body=NODES)
+        fake = StandIn(versions=["v0.0.36", "v0.0.38", "v0.0.37"], body=NODES)
         client = make_client(fake, api_version="auto")
         self.successResultOf(client.fetch_nodes())
         self.successResultOf(client.fetch_nodes())
@@ -103,7 +93,7 @@ class FetchTests(SynchronousTestCase):
 
     def test_auto_rediscovers_after_404(self):
         """After a 404 under auto, the next poll asks /openapi/v3 again."""
-        fake = FakeSlurmrestd(versions=["v0.0.40"], body=NODES)
+        fake = StandIn(versions=["v0.0.40"], body=NODES)
         client = make_client(fake, api_version="auto")
         self.successResultOf(client.fetch_nodes())
         fake.versions = ["v0.0.41"]
@@ -113,7 +103,7 @@ class FetchTests(SynchronousTestCase):
 
     def test_auto_nothing_supported(self):
         """A slurmrestd that only offers v0.0.36 is refused with a clear line."""
-        fake = FakeSlurmrestd(versions=["v0.0.36"], body=NODES)
+        fake = StandIn(versions=["v0.0.36"], body=NODES)
         failure = self.failureResultOf(make_client(fake, api_version="auto").fetch_nodes(),
                                        FetchError)
         self.assertIn("it offers v0.0.36", str(failure.value))
@@ -122,7 +112,7 @@ class FetchTests(SynchronousTestCase):
     def test_auto_newest_known_and_past_it(self):
         """auto takes v0.0.46 (Slurm 26.11's) over older ones, and never a newer unknown one."""
         body = fixture("v0.0.46-nodes.json")
-        fake = FakeSlurmrestd(versions=["v0.0.44", "v0.0.46", "v0.0.47"], body=body)
+        fake = StandIn(versions=["v0.0.44", "v0.0.46", "v0.0.47"], body=body)
         self.assertEqual(self.successResultOf(make_client(fake, api_version="auto")
                                               .fetch_nodes()), body)
         self.assertEqual(fake.paths(), ["/openapi/v3", "/slurm/v0.0.46/nodes/"])
@@ -147,10 +137,11 @@ class FetchTests(SynchronousTestCase):
 class FetchErrorTests(SynchronousTestCase):
     """Each failed answer becomes one line that says what to do."""
 
-    def fail_with(self, code, body, **config):
-        """The FetchError message for an answer ``code`` with ``body``."""
-        fake = FakeSlurmrestd(body=NODES)
-        fake.answers.append((code, body))
+    def fail_with(self, answer, **config):
+        """The FetchError message for ``answer`` (a captured name, or ``(code, body)``)."""
+        fake = StandIn(body=NODES)
+        raw = captured(answer) if isinstance(answer, str) else response(*answer)
+        fake.answers.append(Reply(raw))
         failure = self.failureResultOf(make_client(fake, **config).fetch_nodes(), FetchError)
         message = str(failure.value)
         self.assertNotIn("\n", message)
@@ -158,13 +149,13 @@ class FetchErrorTests(SynchronousTestCase):
 
     def test_401(self):
         """401 says the auth headers are missing or refused."""
-        message = self.fail_with(*http_body("slurm-22.05-v0.0.38-nodes-no-auth-headers.http"))
+        message = self.fail_with("slurm-22.05-v0.0.38-nodes-no-auth-headers.http")
         self.assertIn("401", message)
         self.assertIn("slurmrestd.user and a token", message)
 
     def test_500_with_token(self):
         """A 500 while a token is sent points at the token, without showing it."""
-        message = self.fail_with(*http_body("slurm-22.05-v0.0.38-nodes-bad-token-signature.http"),
+        message = self.fail_with("slurm-22.05-v0.0.38-nodes-bad-token-signature.http",
                                  user="slurmrest", token="secret-jwt")
         self.assertIn("Unspecified error", message)
         self.assertIn("scontrol token", message)
@@ -172,34 +163,34 @@ class FetchErrorTests(SynchronousTestCase):
 
     def test_511(self):
         """511 (Slurm 24.x+) is read as a rejected token."""
-        message = self.fail_with(511, b'{"errors": [{"error": "Authentication failure", '
-                                      b'"error_number": 1007}]}', user="u", token="t")
+        message = self.fail_with((511, b'{"errors": [{"error": "Authentication failure", '
+                                       b'"error_number": 1007}]}'), user="u", token="t")
         self.assertIn("511", message)
         self.assertIn("expired", message)
 
     def test_502(self):
         """502 says slurmrestd cannot reach slurmctld, with Slurm's own words."""
-        message = self.fail_with(*http_body("slurm-24.11-v0.0.40-nodes-slurmctld-down.http"))
+        message = self.fail_with("slurm-24.11-v0.0.40-nodes-slurmctld-down.http")
         self.assertIn("cannot reach slurmctld", message)
         self.assertIn("Unable to contact slurm controller", message)
 
     def test_proxy_html_502(self):
         """A 502 HTML page from a proxy names the page, not slurmctld."""
-        message = self.fail_with(502, b"<html><head><title>502 Bad Gateway</title></head>"
-                                      b"<body>nginx</body></html>")
+        message = self.fail_with((502, b"<html><head><title>502 Bad Gateway</title></head>"
+                                       b"<body>nginx</body></html>", b"text/html"))
         self.assertIn("(a proxy?) answered 502", message)
         self.assertIn("an HTML page: 502 Bad Gateway", message)
         self.assertNotIn("slurmctld", message)
 
     def test_500_without_token(self):
         """A 500 with no token suggests slurmctld; 22.05 sends it when slurmctld is down."""
-        message = self.fail_with(*http_body("slurm-22.05-v0.0.38-nodes-slurmctld-down.http"))
+        message = self.fail_with("slurm-22.05-v0.0.38-nodes-slurmctld-down.http")
         self.assertIn("500", message)
         self.assertIn("slurmctld", message)
 
     def test_404_lists_offered_versions(self):
         """A 404 names the versions the server offers."""
-        fake = FakeSlurmrestd(versions=["v0.0.36", "v0.0.37", "v0.0.38"], body=NODES)
+        fake = StandIn(versions=["v0.0.36", "v0.0.37", "v0.0.38"], body=NODES)
         client = make_client(fake, api_version="v0.0.40")
         failure = self.failureResultOf(client.fetch_nodes(), FetchError)
         self.assertIn("does not serve /slurm/v0.0.40/nodes/ (404)", str(failure.value))
@@ -207,25 +198,19 @@ class FetchErrorTests(SynchronousTestCase):
 
     def test_too_large_by_content_length(self):
         """A Content-Length over max_response_bytes is refused."""
-        fake = FakeSlurmrestd(body=NODES)
+        fake = StandIn(body=NODES)
         client = make_client(fake, max_response_bytes=1024)
         failure = self.failureResultOf(client.fetch_nodes(), ResponseTooLarge)
         self.assertIn("max_response_bytes (1024 bytes", str(failure.value))
 
     def test_timeout(self):
         """No answer within slurmrestd.timeout fails the poll with a line naming the key."""
-        class Silent(Resource):
-            isLeaf = True
-
-            def render_GET(self, request):
-                from twisted.web.server import NOT_DONE_YET
-                return NOT_DONE_YET
-
-        clock = Clock()
-        client = make_client(Silent(), clock=clock, timeout=10)
+        standin = StandIn()
+        standin.nodes = Silent()
+        client = make_client(standin, timeout=10)
         d = client.fetch_nodes()
         self.assertNoResult(d)
-        clock.advance(10)
+        standin.reactor.advance(10)
         failure = self.failureResultOf(d, FetchError)
         self.assertIn("within 10 s", str(failure.value))
         self.assertIn("slurmrestd.timeout", str(failure.value))

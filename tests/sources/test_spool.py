@@ -1,13 +1,12 @@
 """Tests for slurm_sd.sources.spool and the fetch step's use of it: big bodies go to a file."""
 from twisted.trial.unittest import SynchronousTestCase
-from twisted.web.resource import Resource
-from twisted.web.server import NOT_DONE_YET
 
 from slurm_sd.errors import ResponseTooLarge
 from slurm_sd.sources.file import FileSource
 from slurm_sd.sources.spool import SPOOL_OVER, Spool, SpooledBody, take_bytes
-from tests.fakes import FakeSlurmrestd
+from tests.answers import Reply, response
 from tests.sources.test_slurmrestd import make_client
+from tests.standin import StandIn
 
 
 class SpoolTests(SynchronousTestCase):
@@ -48,45 +47,30 @@ class SpoolTests(SynchronousTestCase):
         self.assertEqual(take_bytes(b"plain"), b"plain")
 
 
-class Chunked(Resource):
-    """Answers with ``count`` chunks of ``chunk`` and no Content-Length."""
-
-    isLeaf = True
-
-    def __init__(self, chunk, count):
-        Resource.__init__(self)
-        self.chunk = chunk
-        self.count = count
-
-    def render_GET(self, request):
-        """Write the chunks, then finish."""
-        for _ in range(self.count):
-            request.write(self.chunk)
-        request.finish()
-        return NOT_DONE_YET
-
-
 class FetchSpoolTests(SynchronousTestCase):
     """The fetch step spools big node lists instead of joining them in memory."""
 
     def test_big_body_spooled(self):
         """A node list over SPOOL_OVER arrives as a SpooledBody with the exact bytes."""
         big = b'{"nodes": [' + b" " * (SPOOL_OVER + 100) + b"]}"
-        body = self.successResultOf(make_client(FakeSlurmrestd(body=big)).fetch_nodes())
+        body = self.successResultOf(make_client(StandIn(body=big)).fetch_nodes())
         self.addCleanup(body.close)
         self.assertIsInstance(body, SpooledBody)
         self.assertEqual(body.read(), big)
 
     def test_chunked_too_large(self):
         """Without Content-Length the limit is enforced while spooling."""
-        client = make_client(Chunked(b"x" * 4096, 64), max_response_bytes=100000)
+        standin = StandIn()
+        standin.nodes = Reply(response(200, b"x" * 4096 * 64, length=False))
+        client = make_client(standin, max_response_bytes=100000)
         failure = self.failureResultOf(client.fetch_nodes(), ResponseTooLarge)
         self.assertIn("max_response_bytes (100000 bytes", str(failure.value))
 
     def test_big_error_body_read(self):
         """A big error answer is still read as text for the one-line message."""
-        fake = FakeSlurmrestd(body=b"{}")
-        fake.answers.append((500, b'{"errors": [{"error": "boom"}]}' + b" " * (SPOOL_OVER + 1)))
+        fake = StandIn(body=b"{}")
+        fake.answers.append(Reply(response(
+            500, b'{"errors": [{"error": "boom"}]}' + b" " * (SPOOL_OVER + 1))))
         failure = self.failureResultOf(make_client(fake).fetch_nodes())
         self.assertIn("boom", str(failure.value))
 

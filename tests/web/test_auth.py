@@ -331,10 +331,10 @@ class SecretFileTests(AuthTestCase):
 
     def test_slurmrestd_token_file_warned_once(self):
         """A loose slurmrestd token file is warned about once, not on every poll."""
-        from tests.fakes import FakeSlurmrestd
-        from tests.sources.test_slurmrestd import NODES, make_client
+        from tests.sources.test_slurmrestd import make_client
+        from tests.standin import StandIn
         path = self.secret("jwt", "eyJ-distinct-jwt", mode=0o644)
-        client = make_client(FakeSlurmrestd(body=NODES), user="slurm", token_file=path)
+        client = make_client(StandIn(), user="slurm", token_file=path)
         for _ in range(3):
             self.successResultOf(client.fetch_nodes())
         [line] = self.logs.lines(LogLevel.warn)

@@ -11,7 +11,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
 
 from tests.fakes import SAMPLES
-from tests.sources.test_faults import deadline, wait_until
+from tests.realtime import deadline, wait_until
 from tests.test_security import DaemonTestCase
 
 CONFIG = (f"slurmrestd: {{url: 'file:{SAMPLES}/slurm-22.05-v0.0.38-nodes-varied.json'}}\n"
