@@ -21,7 +21,7 @@ from treq.client import HTTPClient
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import UNIXServerEndpoint
 from twisted.internet.ssl import Certificate
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool
 
@@ -169,9 +169,7 @@ class SecretLeakTests(DaemonTestCase):
         ``secrets``.
         """
         self.patch(poller_module, "RETRY_BASE", 3600)   # the test drives the polls
-        events = []
-        globalLogPublisher.addObserver(events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        events = self.enterContext(capturedLogs())
         socket = os.path.join(self.dir, "slurmrestd.sock")
         standin = StandIn(reactor)
         self.addCleanup(standin.stop)

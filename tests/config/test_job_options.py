@@ -6,14 +6,14 @@ and shows in the output; two jobs on one port are warned about.
 import json
 
 from twisted.internet.testing import MemoryReactorClock
-from twisted.logger import LogLevel
+from twisted.logger import LogLevel, capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
 from slurm_sd.config.parse import parse
 from slurm_sd.errors import ConfigError
 from slurm_sd.pipeline.build import build_snapshot
 from slurm_sd.tap import build_service
-from tests.service.test_poller import LogCatcher
+from tests.logged import log_lines
 
 HEAD = "slurmrestd: {url: 'http://127.0.0.1:6820'}\ncluster_name: hpc1\njobs:\n"
 
@@ -216,8 +216,8 @@ class PortTests(SynchronousTestCase):
 
     def test_shared_port_logged_at_start(self):
         """The daemon logs the shared-port warning when it starts."""
-        logs = LogCatcher(self)
+        events = self.enterContext(capturedLogs())
         config = parse(HEAD + "  - node: {port: 9100}\n  - lustre: {port: 9100}\n", "c.yaml")
         build_service(MemoryReactorClock(), config, environ={})
-        self.assertEqual(logs.lines(LogLevel.warn),
+        self.assertEqual(log_lines(events, LogLevel.warn),
                          ["c.yaml: jobs[1].lustre.port: 9100 is also the port of job 'node'"])

@@ -15,7 +15,7 @@ from twisted.internet import reactor as global_reactor
 from twisted.internet.interfaces import IReactorProcess
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
-from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+from twisted.logger import LogLevel, capturedLogs
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 from zope.interface import implementer
@@ -30,6 +30,7 @@ from slurm_sd.pipeline.render import count_states, render
 from slurm_sd.pipeline.runner import WorkerPipeline, make_pipeline
 from slurm_sd.sources.spool import Spool
 from tests.fakes import fixture
+from tests.logged import log_lines
 
 CONFIG = parse("slurmrestd: {url: 'unix:/run/slurmrestd.sock', timeout: 30}\n"
                "jobs:\n  - node: {port: 9100}\n  - dcgm: {port: 9400, partitions: [gpu], "
@@ -145,9 +146,7 @@ class WorkerPipelineTests(SynchronousTestCase):
     def setUp(self):
         """A fake process reactor, and a log observer."""
         self.reactor = FakeProcessReactor()
-        self.events = []
-        globalLogPublisher.addObserver(self.events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+        self.events = self.enterContext(capturedLogs())
 
     def tearDown(self):
         """Close the descriptors the fake children were given."""
@@ -157,10 +156,6 @@ class WorkerPipelineTests(SynchronousTestCase):
                     os.close(fd)
                 except OSError:
                     pass
-
-    def lines(self, level):
-        """Formatted log messages at ``level``."""
-        return [formatEvent(e) for e in self.events if e.get("log_level") == level]
 
     def start(self, body=NODES, config=CONFIG):
         """Start one process step; return its Deferred and the spawned child."""
@@ -225,7 +220,7 @@ class WorkerPipelineTests(SynchronousTestCase):
         d, spawned = self.start()
         self.run_child(spawned, stderr="the fast decoder gave up (x)\n")
         self.successResultOf(d)
-        self.assertEqual(self.lines(LogLevel.warn),
+        self.assertEqual(log_lines(self.events, LogLevel.warn),
                          ["decode worker: the fast decoder gave up (x)"])
 
     def test_crash(self):
@@ -237,7 +232,7 @@ class WorkerPipelineTests(SynchronousTestCase):
         failure = self.failureResultOf(d, WorkerError)
         self.assertEqual(str(failure.value),
                          "the decode worker failed (exit status 1): MemoryError: out")
-        [logged] = self.lines(LogLevel.error)
+        [logged] = log_lines(self.events, LogLevel.error)
         self.assertIn("Traceback", logged)
 
     def test_killed(self):
@@ -318,7 +313,7 @@ class WorkerPipelineTests(SynchronousTestCase):
                                               b"  ...\nMemoryError: out\n")
         spawned.protocol.processEnded(Failure(error.ProcessTerminated(exitCode=1)))
         self.failureResultOf(d, WorkerError)
-        self.assertEqual(self.lines(LogLevel.error), [
+        self.assertEqual(log_lines(self.events, LogLevel.error), [
             "decode worker failed: Traceback (most recent call last): |   ... | MemoryError: out"])
 
     def test_spawn_failure_does_not_block_stop(self):

@@ -1,7 +1,7 @@
 """Tests for slurm_sd.service.poller: the poll loop."""
 from twisted.internet import defer
 from twisted.internet.task import Clock
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import LogLevel, capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
 from slurm_sd.config.parse import parse
@@ -9,6 +9,7 @@ from slurm_sd.errors import BadResponse, FetchError
 from slurm_sd.pipeline.render import render
 from slurm_sd.service.cache import TargetCache
 from slurm_sd.service.poller import Observers, Poller, PollerService
+from tests.logged import log_lines
 
 CONFIG = parse("slurmrestd: {url: 'http://127.0.0.1:6820'}\ninterval: 300\n"
                "jobs:\n  - node: {port: 9100}\n")
@@ -44,21 +45,6 @@ def fake_process(body, config):
     return defer.succeed(render({"node": groups}, node_count=len(groups)))
 
 
-class LogCatcher:
-    """Collects log events for the duration of a test."""
-
-    def __init__(self, testcase):
-        self.events = []
-        globalLogPublisher.addObserver(self.events.append)
-        testcase.addCleanup(globalLogPublisher.removeObserver, self.events.append)
-
-    def lines(self, level=None):
-        """Formatted messages, optionally only those at ``level``."""
-        from twisted.logger import formatEvent
-        return [formatEvent(e) for e in self.events
-                if level is None or e.get("log_level") == level]
-
-
 class PollerTests(SynchronousTestCase):
     """Cadence, failure handling and caching of the poll loop."""
 
@@ -66,7 +52,7 @@ class PollerTests(SynchronousTestCase):
         """A poller on a Clock with an empty cache."""
         self.clock = Clock()
         self.cache = TargetCache(self.clock)
-        self.logs = LogCatcher(self)
+        self.events = self.enterContext(capturedLogs())
 
     def poller(self, source, config=CONFIG):
         """A started poller reading ``source``."""
@@ -145,7 +131,7 @@ class PollerTests(SynchronousTestCase):
         self.poller(source)
         self.clock.advance(0)
         self.clock.advance(300)
-        [line] = self.logs.lines(LogLevel.error)
+        [line] = log_lines(self.events, LogLevel.error)
         self.assertIn("poll failed: cannot connect to slurmrestd at x", line)
         self.assertIn("still serving the data from 300 s ago", line)
         self.assertIn("next try in 5 s", line)
@@ -168,7 +154,7 @@ class PollerTests(SynchronousTestCase):
         self.clock.advance(300)
         self.assertEqual(self.served(), b"[]")
         self.assertTrue(any("listed no nodes" in line
-                            for line in self.logs.lines(LogLevel.warn)))
+                            for line in log_lines(self.events, LogLevel.warn)))
 
     def test_retry_after_before_first_poll(self):
         """Before the first good poll, next_attempt_at tells when the next try is."""
@@ -210,7 +196,7 @@ class LastErrorTests(SynchronousTestCase):
         """A Clock and an empty cache."""
         self.clock = Clock()
         self.cache = TargetCache(self.clock)
-        self.logs = LogCatcher(self)
+        self.events = self.enterContext(capturedLogs())
 
     def test_last_error_line(self):
         """A failed poll keeps its one-line reason; a bug keeps only its type."""

@@ -7,7 +7,7 @@ import attr
 from treq.testing import StubTreq
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
-from twisted.logger import LogLevel
+from twisted.logger import LogLevel, capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
 from slurm_sd.config.parse import parse
@@ -21,7 +21,8 @@ from slurm_sd.tap import Options, build_service
 from slurm_sd.web.metrics import Metrics
 from slurm_sd.web.site import QuietSite, make_root
 from tests.fakes import SAMPLES
-from tests.service.test_poller import LogCatcher, ScriptedSource, fake_process
+from tests.logged import log_lines
+from tests.service.test_poller import ScriptedSource, fake_process
 
 BASE = """
 slurmrestd: {url: 'http://127.0.0.1:6820'}
@@ -126,7 +127,7 @@ class ReloaderTests(SynchronousTestCase):
         self.site = QuietSite(make_root(self.cache, self.poller))
         self.made = []
         self.next = config()
-        self.logs = LogCatcher(self)
+        self.events = self.enterContext(capturedLogs())
         self.reloader = Reloader(self.load, ClusterSet.of_one(self.cache, self.poller),
                                  self.make_source, self.site, self.metrics)
 
@@ -161,7 +162,7 @@ class ReloaderTests(SynchronousTestCase):
         """A reload logs one info line naming the file and what changed."""
         self.next = config(**{"interval: 300": "interval: 60"})
         self.reloader.reload()
-        [line] = [l for l in self.logs.lines(LogLevel.info) if "reloaded" in l]
+        [line] = [l for l in log_lines(self.events, LogLevel.info) if "reloaded" in l]
         self.assertEqual(line, "configuration reloaded from /etc/slurm-sd/config.yaml: "
                                "interval 300 -> 60")
 
@@ -169,7 +170,7 @@ class ReloaderTests(SynchronousTestCase):
         """A reload of an unchanged file says nothing changed."""
         self.reloader.reload()
         self.assertIn("configuration reloaded from /etc/slurm-sd/config.yaml: nothing changed",
-                      self.logs.lines(LogLevel.info))
+                      log_lines(self.events, LogLevel.info))
 
     def test_new_slurmrestd_new_source(self):
         """A changed slurmrestd section gets a new source, used by the next poll."""
@@ -188,7 +189,7 @@ class ReloaderTests(SynchronousTestCase):
                                 "must be from 1 to 65535, got 0")
         self.assertIs(self.reloader.reload(), running)
         self.assertIs(self.poller.config, running)
-        [line] = self.logs.lines(LogLevel.error)
+        [line] = log_lines(self.events, LogLevel.error)
         self.assertEqual(line, "configuration reload failed, still running the previous "
                                "configuration: /etc/slurm-sd/config.yaml: jobs[0].node.port: "
                                "must be from 1 to 65535, got 0")
@@ -211,7 +212,7 @@ class ReloaderTests(SynchronousTestCase):
         self.reloader.reload()
         self.assertEqual(self.poller.config.listen, "tcp:8080:interface=127.0.0.1")
         self.assertEqual(self.poller.config.interval, 60)
-        [warning] = self.logs.lines(LogLevel.warn)
+        [warning] = log_lines(self.events, LogLevel.warn)
         self.assertEqual(warning, "configuration reload: listen tcp:9090 needs a restart of "
                                   "slurm-sd; keeping tcp:8080:interface=127.0.0.1 until then")
 
@@ -226,7 +227,7 @@ class ReloaderTests(SynchronousTestCase):
         self.next = config(**{"port: 9400": "port: 9100"})
         self.reloader.reload()
         self.assertTrue(any("9100 is also the port of job 'node'" in line
-                            for line in self.logs.lines(LogLevel.warn)))
+                            for line in log_lines(self.events, LogLevel.warn)))
 
     def test_metrics_follow(self):
         """The metrics show the new interval after a reload."""

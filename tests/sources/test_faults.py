@@ -16,7 +16,7 @@ import tempfile
 import attr
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ServerEndpoint, UNIXServerEndpoint
-from twisted.logger import LogLevel, capturedLogs, formatEvent
+from twisted.logger import LogLevel, capturedLogs
 from twisted.trial.unittest import TestCase
 
 from slurm_sd.config.parse import parse
@@ -28,6 +28,7 @@ from slurm_sd.sources.choose import make_source
 from slurm_sd.sources.slurmrestd import SlurmrestdClient
 from tests.answers import ERROR_511, BreakOff, Drip, Flood, Reply, Silent, response
 from tests.fakes import captured, fixture
+from tests.logged import log_lines
 from tests.realtime import deadline
 from tests.standin import StandIn, nodes_body
 
@@ -37,13 +38,6 @@ NEWER = fixture("slurm-22.05-v0.0.38-nodes-varied.json")
 TIMEOUT = 0.5
 #: How many clock steps a poll may take before the test calls it stuck.
 STEPS = 10000
-
-
-def log_lines(events, mark=0, level=LogLevel.warn):
-    """Formatted ``events`` at ``level`` or above, from index ``mark`` on."""
-    order = list(LogLevel.iterconstants())
-    return [formatEvent(e) for e in events[mark:]
-            if order.index(e.get("log_level", LogLevel.info)) >= order.index(level)]
 
 
 class FaultTestCase(TestCase):
@@ -109,7 +103,7 @@ class FaultTestCase(TestCase):
 
     def since(self, mark, level=LogLevel.warn):
         """The log lines at ``level`` or above since ``mark``."""
-        return log_lines(self.events, mark, level)
+        return log_lines(self.events, level, since=mark, or_worse=True)
 
     @defer.inlineCallbacks
     def assert_fault(self, answer, *phrases, versions=None, **slurm):

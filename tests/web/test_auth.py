@@ -8,7 +8,7 @@ import attr
 from treq.testing import StubTreq
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
-from twisted.logger import LogLevel
+from twisted.logger import LogLevel, capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
@@ -22,7 +22,7 @@ from slurm_sd.tap import Options, build_service
 from slurm_sd.web import auth as auth
 from slurm_sd.web.auth import Credentials, protect
 from slurm_sd.web.site import make_root
-from tests.service.test_poller import LogCatcher
+from tests.logged import log_lines
 
 BASE = ("slurmrestd: {url: 'http://127.0.0.1:6820'}\ninterval: 60\n"
         "jobs:\n  - node: {port: 9100}\n")
@@ -60,7 +60,7 @@ class AuthTestCase(SynchronousTestCase):
         self.cache = TargetCache(Clock())
         self.cache.replace(render({"node": [{"targets": ["n1:9100"], "labels": {}}]},
                                   node_count=1))
-        self.logs = LogCatcher(self)
+        self.events = self.enterContext(capturedLogs())
 
     def secret(self, name, content, mode=0o600):
         """Write a secret file; return its path."""
@@ -218,7 +218,7 @@ class ReloadTests(AuthTestCase):
         settings = self.serve(self.config(username="u", password_file=self.secret("pw", "one")))
         settings.config = self.config(username="u", password_file=self.dir + "/missing")
         self.assertEqual(self.get("/targets", basic("u", "one"))[0], 200)
-        [line] = self.logs.lines(LogLevel.error)
+        [line] = log_lines(self.events, LogLevel.error)
         self.assertIn("http_auth.password_file: cannot read " + self.dir + "/missing", line)
         self.assertIn("still accepting the previous credentials", line)
 
@@ -229,7 +229,7 @@ class ReloadTests(AuthTestCase):
         self.assertEqual(self.get("/targets")[0], 401)
         self.assertEqual(self.get("/targets", b"Bearer ")[0], 401)
         self.assertEqual(self.get("/-/healthy")[0], 200)
-        [line] = self.logs.lines(LogLevel.error)
+        [line] = log_lines(self.events, LogLevel.error)
         self.assertIn("refusing every request", line)
 
     def test_switched_off_on_reload(self):
@@ -299,7 +299,7 @@ class SecretFileTests(AuthTestCase):
         path = self.secret("t", "x", mode=0o644)
         for _ in range(3):
             warner.check(path, "http_auth.bearer_token_file")
-        lines = self.logs.lines(LogLevel.warn)
+        lines = log_lines(self.events, LogLevel.warn)
         self.assertEqual(lines, [f"http_auth.bearer_token_file {path} is readable by its "
                                  f"group and others (mode 0644): run chmod 600 {path}"])
         os.chmod(path, 0o640)
@@ -309,7 +309,7 @@ class SecretFileTests(AuthTestCase):
         warner.check(path, "k")
         os.chmod(path, 0o604)
         warner.check(path, "k")
-        lines = self.logs.lines(LogLevel.warn)
+        lines = log_lines(self.events, LogLevel.warn)
         self.assertEqual(len(lines), 3)
         self.assertIn("readable by its group (mode 0640)", lines[1])
         self.assertIn("readable by others (mode 0604)", lines[2])
@@ -319,13 +319,13 @@ class SecretFileTests(AuthTestCase):
         warner = ModeWarner()
         self.assertFalse(warner.check(self.secret("t", "x", mode=0o600), "k"))
         self.assertFalse(warner.check(self.secret("u", "x", mode=0o400), "k"))
-        self.assertEqual(self.logs.lines(LogLevel.warn), [])
+        self.assertEqual(log_lines(self.events, LogLevel.warn), [])
 
     def test_auth_file_warned_at_start(self):
         """A loose http_auth file is warned about when it is read."""
         path = self.secret("pw", "x", mode=0o644)
         self.serve(self.config(username="u", password_file=path))
-        [line] = self.logs.lines(LogLevel.warn)
+        [line] = log_lines(self.events, LogLevel.warn)
         self.assertIn(f"http_auth.password_file {path} is readable", line)
         self.assertIn(f"chmod 600 {path}", line)
 
@@ -337,6 +337,6 @@ class SecretFileTests(AuthTestCase):
         client = make_client(StandIn(), user="slurm", token_file=path)
         for _ in range(3):
             self.successResultOf(client.fetch_nodes())
-        [line] = self.logs.lines(LogLevel.warn)
+        [line] = log_lines(self.events, LogLevel.warn)
         self.assertEqual(line, f"slurmrestd.token_file {path} is readable by its group and "
                                f"others (mode 0644): run chmod 600 {path}")
