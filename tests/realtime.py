@@ -1,6 +1,7 @@
 """
-Waiting on the real reactor, for the few tests that need real sockets: never a sleep,
-always a Deferred with a deadline.
+Waiting on the real reactor, for the few tests that need real sockets or processes:
+never a sleep or a polling loop, always a Deferred fired by the event itself, with a
+deadline.
 """
 from twisted.internet import defer, reactor
 
@@ -13,21 +14,31 @@ def deadline(d, seconds=DEADLINE):
     return d.addTimeout(seconds, reactor)
 
 
-def wait_until(condition, step=0.01):
-    """A Deferred firing once ``condition()`` is true (checked every ``step`` s)."""
-    pending = []
+def first_snapshot(cache):
+    """A Deferred firing with the first snapshot ``cache`` serves (at once if it has one)."""
+    if cache.snapshot is not None:
+        return defer.succeed(cache.snapshot)
+    d = defer.Deferred()
+    replace = cache.replace
 
-    def cancel(d):
-        if pending and pending[0].active():
-            pending[0].cancel()
+    def replaced(snapshot):
+        del cache.replace          # the class's method again
+        replace(snapshot)
+        d.callback(snapshot)
+        return snapshot
+    cache.replace = replaced
+    return d
 
-    d = defer.Deferred(cancel)
 
-    def check():
-        pending[:] = []
-        if condition():
-            d.callback(None)
-        else:
-            pending.append(reactor.callLater(step, check))
-    check()
+def poll_ended(poller):
+    """A Deferred firing once the poll under way, if any, has ended."""
+    running = poller._running
+    if running is None:
+        return defer.succeed(None)
+    d = defer.Deferred()
+
+    def ended(result):
+        d.callback(None)
+        return result
+    running.addBoth(ended)
     return d

@@ -31,7 +31,7 @@ from slurm_sd.service import poller as poller_module
 from slurm_sd.tap import build_service
 from tests.answers import ERROR_511, BreakOff, Flood, Reply, Silent, response
 from tests.fakes import SAMPLES, captured, fixture
-from tests.realtime import deadline, wait_until
+from tests.realtime import deadline, first_snapshot, poll_ended
 from tests.standin import StandIn
 
 NODES = fixture("slurm-22.05-v0.0.38-nodes.json")
@@ -130,7 +130,7 @@ class TLSTests(DaemonTestCase):
             f"listen: 'ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}'\n"
             f"http_auth: {{bearer_token_file: {token}}}\n"
             f"jobs: [{{node: {{port: 9100}}}}]\n")
-        yield deadline(wait_until(lambda: self.service.cache.snapshot is not None))
+        yield deadline(first_snapshot(self.service.cache))
         http = self.client(Certificate.loadPEM(cert_pem))
         base = f"https://127.0.0.1:{port}"
         code, _, body = yield self.fetch(http, "GET", base + "/targets?prom_job=node",
@@ -229,7 +229,7 @@ class SecretLeakTests(DaemonTestCase):
             (None, Reply(response(400, echo.encode(), b"text/plain"))),
             (None, Reply(response(200, NODES))),
         ]
-        yield deadline(wait_until(lambda: poller._running is None))
+        yield deadline(poll_ended(poller))
         for versions, answer in answers:
             standin.versions = versions or ["v0.0.38"]
             standin.nodes = answer

@@ -11,7 +11,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
 
 from tests.fakes import SAMPLES
-from tests.realtime import deadline, wait_until
+from tests.realtime import deadline, first_snapshot
 from tests.test_security import DaemonTestCase
 
 CONFIG = (f"slurmrestd: {{url: 'file:{SAMPLES}/slurm-22.05-v0.0.38-nodes-varied.json'}}\n"
@@ -73,7 +73,7 @@ class HTTPTestCase(DaemonTestCase):
         """Start the daemon and wait for its first (file) poll."""
         DaemonTestCase.setUp(self)
         self.port = yield self.start(CONFIG)
-        yield deadline(wait_until(lambda: self.service.cache.snapshot is not None))
+        yield deadline(first_snapshot(self.service.cache))
         self.clients = []
         self.addCleanup(self.close_clients)
 
@@ -224,10 +224,13 @@ class ManyClientsTests(HTTPTestCase):
         expected = self.service.cache.snapshot.bodies["node"]
         [site] = [s.factory for s in self.service if hasattr(s, "factory")]
         accepted = []
+        all_accepted = defer.Deferred()
         build = site.buildProtocol
 
         def counting(address):
             accepted.append(address)
+            if len(accepted) == self.CLIENTS:
+                all_accepted.callback(None)
             return build(address)
         self.patch(site, "buildProtocol", counting)
         # Connect in waves no bigger than the listen backlog (Twisted's default 50):
@@ -238,7 +241,8 @@ class ManyClientsTests(HTTPTestCase):
             connected += yield deadline(defer.gatherResults(
                 [self.connect() for _ in range(50)]), 30)
         # All 1,000 are open on the server side at once; now every one asks.
-        yield deadline(wait_until(lambda: len(accepted) == self.CLIENTS), 30)
+        yield deadline(all_accepted, 30)
+        self.assertEqual(len(accepted), self.CLIENTS)
         for client in connected:
             client.send(request(b"/targets?prom_job=node"))
         answers = yield deadline(defer.gatherResults([c.closed for c in connected]), 60)
