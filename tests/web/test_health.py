@@ -1,37 +1,21 @@
 """SPEC 4's /-/healthy and /-/ready, checked against the spec as Prometheus' own servers behave."""
-from treq.testing import StubTreq
-from twisted.internet.task import Clock
-from twisted.trial.unittest import SynchronousTestCase
-
 from slurm_sd.config.parse import parse
 from slurm_sd.pipeline.render import render
-from slurm_sd.service.cache import TargetCache
-from slurm_sd.web.site import make_root
+from tests.web.test_resources import WebTestCase
 
 CONFIG = parse("slurmrestd: {url: 'http://127.0.0.1:6820'}\ninterval: 100\n"
                "jobs: [{node: {port: 9100}}]\n")
 
 
-class Settings:
-    """Stands in for the poller: the config in effect, replaced by a reload."""
+class HealthEndpointTests(WebTestCase):
+    """Methods, bodies and the reload interaction of the health endpoints."""
 
     config = CONFIG
 
-
-class HealthEndpointTests(SynchronousTestCase):
-    """Methods, bodies and the reload interaction of the health endpoints."""
-
-    def setUp(self):
-        """An empty cache on a Clock behind the real root."""
-        self.clock = Clock()
-        self.cache = TargetCache(self.clock)
-        self.settings = Settings()
-        self.http = StubTreq(make_root(self.cache, self.settings))
-
     def request(self, method, path):
         """``(code, body)`` of one request."""
-        response = self.successResultOf(self.http.request(method, "http://sd" + path))
-        return response.code, self.successResultOf(response.content())
+        code, _, body = self.get(path, method)
+        return code, body
 
     def test_head_like_get(self):
         """HEAD works on both endpoints, with GET's status and no body."""

@@ -22,19 +22,24 @@ DCGM_GROUPS = [{"targets": ["gpu01:9400"], "labels": {"__meta_prom_job": "dcgm"}
 
 
 class Settings:
-    """Stands in for the poller: holds the config in effect."""
+    """Stands in for the poller: holds the config in effect (a reload replaces it)."""
 
-    config = CONFIG
+    def __init__(self, config=CONFIG):
+        self.config = config
 
 
 class WebTestCase(SynchronousTestCase):
     """A root resource over a cache on a Clock, reachable through StubTreq."""
 
+    #: The config in effect at the start of each test.
+    config = CONFIG
+
     def setUp(self):
         """An empty cache, a root, and a client for it."""
         self.clock = Clock()
         self.cache = TargetCache(self.clock)
-        self.http = StubTreq(make_root(self.cache, Settings()))
+        self.settings = Settings(self.config)
+        self.http = StubTreq(make_root(self.cache, self.settings))
 
     def fill(self):
         """Put a snapshot with node and dcgm groups (ipmi empty) in the cache."""
