@@ -30,6 +30,7 @@ from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.web.iweb import IAgent, IAgentEndpointFactory
 from zope.interface import implementer
 
+from slurm_sd.sources.slurmrestd import SlurmrestdClient
 from tests.answers import Reply, response
 from tests.fakes import captured, fixture
 
@@ -158,6 +159,10 @@ class StandIn:
         agent = Agent.usingEndpointFactory(self.reactor, _Endpoints(self),
                                            pool=HTTPConnectionPool(self.reactor, False))
         return HTTPClient(_FlushingAgent(agent, self))
+
+    def make_source(self, reactor, config, environ=None):
+        """:func:`slurm_sd.sources.choose.make_source`, but the client talks to this, in memory."""
+        return SlurmrestdClient(reactor, self.http_client(), config.slurmrestd, environ)
 
     def accept(self, factory):
         """Connect a protocol of ``factory`` to a new connection, in memory; the protocol."""

@@ -12,7 +12,6 @@ from twisted.trial.unittest import SynchronousTestCase
 from slurm_sd.atomicfile import write_atomically
 from slurm_sd.cli import _parser, check, dump, main
 from slurm_sd.pipeline.build import build_snapshot
-from slurm_sd.sources.slurmrestd import SlurmrestdClient
 from tests.answers import Reply, response
 from tests.fakes import SAMPLES, fixture
 from tests.standin import StandIn
@@ -279,12 +278,8 @@ class DumpTests(CLITestCase):
         fake = StandIn(versions=("v0.0.38",), body=fixture(
             "slurm-22.05-v0.0.38-nodes-varied.json"))
 
-        def make_source(reactor, config, environ):
-            """The daemon's client, talking to the stand-in in memory."""
-            return SlurmrestdClient(reactor, fake.http_client(), config.slurmrestd, environ)
-
         status = self.successResultOf(dump(fake.reactor, self.args("dump", "--config", path),
-                                           self.out, self.err, {}, make_source=make_source))
+                                           self.out, self.err, {}, make_source=fake.make_source))
         self.assertEqual(status, 0)
         self.assertEqual(self.out.getvalue(), self.expected(path))
         self.assertEqual(fake.paths(), ["/openapi/v3", "/slurm/v0.0.38/nodes/"])
@@ -297,12 +292,8 @@ class DumpTests(CLITestCase):
         fake.answers.append(Reply(response(502, b'{"errors": [{"error": "Unable to contact '
                                                 b'slurm controller"}]}')))
 
-        def make_source(reactor, config, environ):
-            """The daemon's client, talking to the stand-in in memory."""
-            return SlurmrestdClient(reactor, fake.http_client(), config.slurmrestd, environ)
-
         status = self.successResultOf(dump(fake.reactor, self.args("dump", "--config", path),
-                                           self.out, self.err, {}, make_source=make_source))
+                                           self.out, self.err, {}, make_source=fake.make_source))
         self.assertEqual(status, 1)
         [line] = self.err.getvalue().splitlines()
         self.assertTrue(line.startswith("slurm-sd: dump: slurmrestd cannot reach slurmctld"),

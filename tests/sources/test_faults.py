@@ -25,7 +25,6 @@ from slurm_sd.service import poller as poller_module
 from slurm_sd.service.cache import TargetCache
 from slurm_sd.service.poller import Poller
 from slurm_sd.sources.choose import make_source
-from slurm_sd.sources.slurmrestd import SlurmrestdClient
 from tests.answers import ERROR_511, BreakOff, Drip, Flood, Reply, Silent, response
 from tests.fakes import captured, fixture
 from tests.logged import log_lines
@@ -60,8 +59,7 @@ class FaultTestCase(TestCase):
 
     def make_source(self, config, environ):
         """The real client, on the in-memory wire."""
-        return SlurmrestdClient(self.clock, self.standin.http_client(), config.slurmrestd,
-                                environ)
+        return self.standin.make_source(self.clock, config, environ)
 
     def make_poller(self, environ=None, interval=60, **slurm):
         """The real source, pipeline and cache for the stand-in."""
