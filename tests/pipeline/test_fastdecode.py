@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -15,6 +15,7 @@ from slurm_sd.pipeline import decode as decode
 from slurm_sd.pipeline import fastdecode
 from slurm_sd.pipeline.readers import BytesReader
 from tests.fakes import SAMPLES, fixture
+from tests.properties import property_settings
 
 NODE_FIXTURES = sorted(name for name in os.listdir(SAMPLES)
                        if name.endswith(".json") and "nodes" in name)
@@ -273,15 +274,13 @@ def _answers(draw):
 class PropertyTests(FastDecodeTestMixin, SynchronousTestCase):
     """Random node lists and random bodies."""
 
-    @settings(max_examples=400, deadline=None,
-              suppress_health_check=[HealthCheck.too_slow])
+    @property_settings(200)
     @given(_answers(), st.integers(1, 400))
     def test_same_error_as_reference(self, body, piece):
         """Whatever the body, the result or the error (class and message) is the reference's."""
         self.decode_all_ways(body, piece, expect_fast=False)
 
-    @settings(max_examples=300, deadline=None,
-              suppress_health_check=[HealthCheck.too_slow])
+    @property_settings(150)
     @given(st.lists(_node, max_size=12), st.booleans(), st.integers(1, 400),
            st.one_of(st.none(), _value))
     def test_same_as_reference(self, nodes, pretty, piece, cluster):

@@ -13,7 +13,7 @@ Prometheus would read it.
 import json
 import re
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -23,10 +23,10 @@ from slurm_sd.pipeline.convert import convert
 from slurm_sd.pipeline.decode import decode_nodes
 from slurm_sd.pipeline.render import render
 from slurm_sd.slurm import BASE_STATES, KNOWN_FLAGS
+from tests.properties import property_settings
 
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
-PROFILE = settings(max_examples=150, deadline=None,
-                   suppress_health_check=[HealthCheck.too_slow])
+PROFILE = property_settings(60)
 
 #: Characters that break naive code, drawn often: lone surrogates (JSON's
 #: "\\ud800" escapes decode to them), NUL, newlines, quotes, a BOM, non-ASCII.
