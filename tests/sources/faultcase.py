@@ -9,9 +9,8 @@ was sent, and no real time at all (a timeout of 0.5 s is an advance of the clock
 import json
 
 import attr
-from twisted.internet import defer
 from twisted.logger import LogLevel, capturedLogs
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SynchronousTestCase
 
 from slurm_sd.config.parse import parse
 from slurm_sd.pipeline.runner import process
@@ -31,8 +30,8 @@ TIMEOUT = 0.5
 STEPS = 10000
 
 
-class FaultTestCase(TestCase):
-    """A poller with a real client talking to the stand-in in memory, on its clock."""
+class FaultMixin:
+    """The daemon's parts around the stand-in, and the one fault check (:meth:`assert_fault`)."""
 
     config_text = ("slurmrestd: {{url: '{url}', api_version: v0.0.38, "
                    "timeout: {timeout}, max_response_bytes: 65536}}\n"
@@ -42,12 +41,6 @@ class FaultTestCase(TestCase):
     def url(self):
         """slurmrestd.url: a socket path, which the in-memory wire never opens."""
         return f"unix:{self.socket}"
-
-    def setUp(self):
-        """The stand-in and its clock; every log event from now on."""
-        self.events = self.enterContext(capturedLogs())
-        self.standin = StandIn()
-        self.clock = self.standin.reactor
 
     def make_source(self, config, environ):
         """The real client, on the in-memory wire."""
@@ -69,24 +62,6 @@ class FaultTestCase(TestCase):
         """The body served for job node, parsed."""
         return json.loads(self.cache.snapshot.bodies["node"])
 
-    def run_clock(self, done):
-        """Advance the clock from one scheduled call to the next until ``done()``."""
-        for _ in range(STEPS):
-            if done():
-                return
-            calls = self.clock.getDelayedCalls()
-            if not calls:
-                break
-            self.clock.advance(max(0, min(c.getTime() for c in calls) - self.clock.seconds()))
-        self.assertTrue(done(), "nothing left to happen, and still not done")
-
-    def poll(self):
-        """One poll, and then every connection it made closed."""
-        d = self.poller.poll()
-        self.run_clock(lambda: d.called and all(c.lost.called
-                                                for c in self.standin.connections))
-        return d
-
     def mark(self):
         """A position in the log to read new lines from."""
         return len(self.events)
@@ -95,15 +70,18 @@ class FaultTestCase(TestCase):
         """The log lines at ``level`` or above since ``mark``."""
         return log_lines(self.events, level, since=mark, or_worse=True)
 
-    @defer.inlineCallbacks
     def assert_fault(self, answer, *phrases, versions=None, **slurm):
         """
         Good data, then ``answer``: the old data stays, one line with ``phrases``
         is logged, then the stand-in recovers and so does the daemon.
 
         :param versions: the API versions the stand-in offers during the fault.
-        :return: the logged line.
+        :return: the logged line (through :meth:`drive`).
         """
+        return self.drive(self._fault(answer, phrases, versions, slurm))
+
+    def _fault(self, answer, phrases, versions, slurm):
+        """:meth:`assert_fault` as steps: yields each poll's Deferred, gets its result."""
         if not hasattr(self, "poller"):
             self.make_poller(**slurm)
         self.standin.nodes = Reply(response(200, GOOD))
@@ -134,3 +112,40 @@ class FaultTestCase(TestCase):
         states = {g["labels"]["__meta_slurm_node_state"] for g in self.served()}
         self.assertIn("mixed+drain", states)
         return line
+
+
+class FaultTestCase(FaultMixin, SynchronousTestCase):
+    """A poller with a real client talking to the stand-in in memory, on its clock."""
+
+    def setUp(self):
+        """The stand-in and its clock; every log event from now on."""
+        self.events = self.enterContext(capturedLogs())
+        self.standin = StandIn()
+        self.clock = self.standin.reactor
+
+    def run_clock(self, done):
+        """Advance the clock from one scheduled call to the next until ``done()``."""
+        for _ in range(STEPS):
+            if done():
+                return
+            calls = self.clock.getDelayedCalls()
+            if not calls:
+                break
+            self.clock.advance(max(0, min(c.getTime() for c in calls) - self.clock.seconds()))
+        self.assertTrue(done(), "nothing left to happen, and still not done")
+
+    def poll(self):
+        """One poll, and then every connection it made closed; its Deferred, fired."""
+        d = self.poller.poll()
+        self.run_clock(lambda: d.called and all(c.lost.called
+                                                for c in self.standin.connections))
+        return d
+
+    def drive(self, steps):
+        """Run ``steps`` (a generator of Deferreds fired on the wire) to the end; its value."""
+        result = None
+        try:
+            while True:
+                result = self.successResultOf(steps.send(result))
+        except StopIteration as stop:
+            return stop.value

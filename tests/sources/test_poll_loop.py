@@ -3,7 +3,6 @@ The poll loop against the stand-in slurmrestd: odd nodes are served leniently, a
 loop itself survives a run of faults (tests/sources/faultcase.py, on the in-memory wire).
 """
 
-from twisted.internet import defer
 from twisted.logger import LogLevel
 
 from slurm_sd.service import poller as poller_module
@@ -16,7 +15,6 @@ from tests.standin import nodes_body
 class OddNodeTests(FaultTestCase):
     """Nodes with missing or odd fields: the usable ones are served, never a failure."""
 
-    @defer.inlineCallbacks
     def test_odd_fields(self):
         """Odd nodes are read leniently, unusable ones skipped and counted in one line."""
         self.make_poller()
@@ -40,7 +38,7 @@ class OddNodeTests(FaultTestCase):
         ]
         self.standin.nodes = Reply(response(200, nodes_body(nodes)))
         mark = self.mark()
-        yield self.poll()
+        self.poll()
         self.assertEqual(self.cache.snapshot.nodes, 5)
         self.assertEqual(self.cache.snapshot.skipped, 6)
         lines = self.since(mark, LogLevel.info)

@@ -9,15 +9,16 @@ import tempfile
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ServerEndpoint, UNIXServerEndpoint
 from twisted.logger import capturedLogs
+from twisted.trial.unittest import TestCase
 
 from slurm_sd.sources.choose import make_source
 from tests.answers import BreakOff, Reply, response
 from tests.realtime import deadline
-from tests.sources.faultcase import GOOD, NEWER, FaultTestCase
+from tests.sources.faultcase import GOOD, NEWER, FaultMixin
 from tests.standin import StandIn
 
 
-class RealSocketTests(FaultTestCase):
+class RealSocketTests(FaultMixin, TestCase):
     """What only real sockets show, on the real reactor: connect errors, a TCP reset."""
 
     timeout = 30
@@ -45,6 +46,10 @@ class RealSocketTests(FaultTestCase):
     def url(self):
         """http://127.0.0.1:PORT, or the UNIX socket once ``unix`` is set."""
         return f"unix:{self.socket}" if self.unix else f"http://127.0.0.1:{self.port}"
+
+    def drive(self, steps):
+        """Run ``steps`` (a generator of Deferreds) on the real reactor; a Deferred."""
+        return defer.inlineCallbacks(lambda: steps)()
 
     @defer.inlineCallbacks
     def poll(self):
