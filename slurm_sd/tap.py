@@ -17,6 +17,7 @@ from twisted.scripts.twistd import ServerOptions, runApp
 
 from slurm_sd._version import __version__
 from slurm_sd.config.load import DEFAULT_CONFIG_PATH, OVERRIDES, load
+from slurm_sd.config.model import DEFAULT_CLUSTER
 from slurm_sd.errors import ConfigError, SecretFileError
 from slurm_sd.pipeline.runner import make_pipeline
 from slurm_sd.service.cache import TargetCache
@@ -24,6 +25,7 @@ from slurm_sd.service.clusters import Cluster, ClusterSet
 from slurm_sd.service.poller import Observers, Poller
 from slurm_sd.service.reload import Reloader, ReloadService
 from slurm_sd.sources.choose import make_source
+from slurm_sd.sources.tokenwatch import TokenWatch
 from slurm_sd.web.auth import protect
 from slurm_sd.web.metrics import Metrics, MetricsResource
 from slurm_sd.web.site import QuietSite, make_root
@@ -116,6 +118,13 @@ def build_service(reactor, config, environ=None, load_config=None, signals=signa
     for warning in config.warnings:
         log.warn("{remark}", remark=warning)
     metrics = Metrics(reactor, config)
+    watches = {}
+
+    def token_watch(name):
+        """Cluster ``name``'s TokenWatch, kept across reloads (token expiry, warnings)."""
+        if name not in watches:
+            watches[name] = TokenWatch(reactor, observer=metrics, cluster=name)
+        return watches[name]
 
     clusters = ClusterSet(config)
     status = StatusPage(reactor, clusters)
@@ -125,7 +134,8 @@ def build_service(reactor, config, environ=None, load_config=None, signals=signa
         cache = TargetCache(reactor)
         pipeline = make_pipeline(reactor)
         observers = Observers(metrics)
-        poller = Poller(reactor, make_source(reactor, cluster_config, environ),
+        poller = Poller(reactor, make_source(reactor, cluster_config, environ,
+                                             token_watch(name)),
                         pipeline.process, cache, cluster_config, observer=observers,
                         cluster=name if several else None)
         observers.add(status.watch(poller))
@@ -153,7 +163,10 @@ def build_service(reactor, config, environ=None, load_config=None, signals=signa
     ListeningService(reactor, config.listen, endpoint, site).setServiceParent(top)
     if load_config is not None:
         reloader = Reloader(load_config, clusters,
-                            lambda new: make_source(reactor, new, environ), site, metrics,
+                            lambda new: make_source(
+                                reactor, new, environ,
+                                token_watch(new.cluster_name or DEFAULT_CLUSTER)),
+                            site, metrics,
                             make_cluster=make_cluster)
         ReloadService(reactor, reloader.reload, signals).setServiceParent(top)
         top.reloader = reloader

@@ -49,6 +49,8 @@ def apply_overrides(config, options):
             slurm["user"] = reader.string(value, where).strip()
         elif option == "token-file":
             slurm["token_file"] = reader.path(value, where)
+            # It replaces the file's token origin, whichever that is.
+            slurm.update(token_command=None, jwt_key_file=None)
         elif option == "token":
             slurm["token"] = reader.string(value, where).strip()
         elif option == "listen":

@@ -44,6 +44,13 @@ class SlurmrestdConfig:
         attr.validators.instance_of(str)))
     timeout = attr.ib(default=60.0, converter=float, validator=_positive)
     max_response_bytes = attr.ib(default=1024 ** 3, validator=_positive)
+    # Self-renewing tokens (slurm_sd.config.tokenkeys): a command's argv, or
+    # Slurm's HS256 key to mint with; renewed this long before they expire.
+    token_command = attr.ib(default=None, converter=attr.converters.optional(tuple))
+    jwt_key_file = attr.ib(default=None, validator=attr.validators.optional(
+        attr.validators.instance_of(str)))
+    token_renew_before = attr.ib(default=600.0, converter=float)
+    token_lifespan = attr.ib(default=1800.0, converter=float, validator=_positive)
 
 
 @attr.s(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from slurm_sd.config.model import (
     SlurmrestdConfig,
 )
 from slurm_sd.config.reader import Reader, kind
+from slurm_sd.config.tokenkeys import TOKEN_KEYS, parse_token_keys
 from slurm_sd.errors import ConfigError
 from slurm_sd.slurm import (
     NEWEST_MINOR,
@@ -91,7 +92,7 @@ def _parse_slurmrestd(reader, value):
     """The ``slurmrestd`` section."""
     path = "slurmrestd"
     value = reader.mapping(value, path, ("url", "api_version", "user", "token_file",
-                                         "timeout", "max_response_bytes"),
+                                         "timeout", "max_response_bytes", *TOKEN_KEYS),
                            required=("url",))
     kwargs = {"url": check_url(reader, value["url"], "slurmrestd.url")}
     if value.get("api_version") is not None:
@@ -106,6 +107,7 @@ def _parse_slurmrestd(reader, value):
     if value.get("max_response_bytes") is not None:
         kwargs["max_response_bytes"] = reader.number(
             value["max_response_bytes"], "slurmrestd.max_response_bytes", 1024, integer=True)
+    kwargs.update(parse_token_keys(reader, value))
     return SlurmrestdConfig(**kwargs)
 
 

@@ -13,12 +13,13 @@ from twisted.internet import error as net_error
 from twisted.logger import Logger
 
 from slurm_sd.errors import FetchError
-from slurm_sd.secretfiles import ModeWarner
 from slurm_sd.slurm import SUPPORTED_VERSIONS, VERSION_RANGE, version_key
 from slurm_sd.sources.errortext import error_text, failure_text, slurm_errors
 from slurm_sd.sources.http import base_url, collect_body, was_cancelled
 from slurm_sd.sources.spool import take_bytes
-from slurm_sd.sources.tokens import read_token
+from slurm_sd.sources.tokenorigin import make_tokens
+from slurm_sd.sources.tokens import describe_origin
+from slurm_sd.sources.tokenwatch import TokenWatch
 
 _NODES_PATH = re.compile(r"^/slurm/(v\d+\.\d+\.\d+)/nodes/?$")
 
@@ -41,12 +42,14 @@ class SlurmrestdClient:
     :param reactor: the reactor for timeouts.
     :param http: anything with treq's API (``HTTPClient``, ``StubTreq``).
     :param config: the :class:`~slurm_sd.config.model.SlurmrestdConfig`.
-    :param environ: where ``SLURM_JWT`` is looked up.
+    :param environ: where ``SLURM_JWT`` is looked up; a token command's environment.
+    :param token_watch: a :class:`~slurm_sd.sources.tokenwatch.TokenWatch` kept
+        across reloads (the daemon's, which feeds /metrics); else one of its own.
     """
 
     log = Logger()
 
-    def __init__(self, reactor, http, config, environ=None):
+    def __init__(self, reactor, http, config, environ=None, token_watch=None):
         self._reactor = reactor
         self._http = http
         self._config = config
@@ -54,7 +57,10 @@ class SlurmrestdClient:
         self._base = base_url(config.url)
         self._version = None if config.api_version == "auto" else config.api_version
         self._token_sent = None
-        self._mode_warner = ModeWarner()
+        self._tokens_sent = []   # the last few, for redact()
+        self._tokens = make_tokens(reactor, config, self._environ)
+        self._origin = describe_origin(config, self._environ)
+        self._watch = TokenWatch(reactor) if token_watch is None else token_watch
 
     @property
     def where(self):
@@ -62,23 +68,32 @@ class SlurmrestdClient:
         return self._config.url
 
     def _headers(self):
-        """The ``X-SLURM-*`` headers; none when there is no token."""
-        if self._config.token_file and not self._config.token:
-            self._mode_warner.check(self._config.token_file, "slurmrestd.token_file")
-        token = read_token(self._config, self._environ)
+        """A Deferred of the ``X-SLURM-*`` headers for a new poll (renewing the token if due)."""
+        return self._tokens.get().addCallback(self._headers_for)
+
+    def _headers_for(self, token):
+        """The ``X-SLURM-*`` headers that send ``token``; none when it is None."""
         self._token_sent = token
+        renews = self._tokens.renews
+        self._watch.seen(token, self._origin,
+                         self._config.token_renew_before if renews else None)
         if token is None:
             return {}
+        self._tokens_sent = [token, *(t for t in self._tokens_sent if t != token)][:3]
         headers = {"X-SLURM-USER-TOKEN": [token]}
         if self._config.user:
             headers["X-SLURM-USER-NAME"] = [self._config.user]
         return headers
 
     def redact(self, text):
-        """``text`` with the token last sent replaced, should an answer echo it."""
-        for token in {self._token_sent, self._config.token} - {None, ""}:
+        """``text`` with the tokens lately sent replaced, should an answer echo one."""
+        for token in {*self._tokens_sent, self._config.token} - {None, ""}:
             text = text.replace(token, "<token>")
         return text
+
+    def _refusal(self, code):
+        """Does answer ``code`` say that slurmrestd refused the token sent?"""
+        return self._token_sent is not None and code in (401, 500, 511)
 
     def _get(self, path, headers):
         """GET ``path``; connection failures become one-line FetchErrors."""
@@ -116,11 +131,12 @@ class SlurmrestdClient:
 
         :raises FetchError: when it lists none we support.
         """
-        headers = self._headers() if headers is None else headers
+        headers = (yield self._headers()) if headers is None else headers
         response = yield self._get("/openapi/v3", headers)
         body = yield self._read_bytes(response, "/openapi/v3")
         if response.code != 200:
-            raise self._status_error(response.code, body, "/openapi/v3")
+            error = self._status_error(response.code, body, "/openapi/v3")
+            raise _Refused(error) if self._refusal(response.code) else error
         offered = self._offered(body)
         usable = [v for v in offered if v in SUPPORTED_VERSIONS]
         if not usable:
@@ -213,8 +229,32 @@ class SlurmrestdClient:
 
     @defer.inlineCallbacks
     def _fetch_nodes(self):
+        """
+        One try with this poll's token; if slurmrestd refuses it and the token
+        can be renewed, one more try with a new one.
+        """
+        headers = yield self._headers()
+        try:
+            return (yield self._try_nodes(headers))
+        except _Refused as refused:
+            error = refused.error
+            renewed = self._tokens.refused()
+            if renewed is None:
+                raise error
+            try:
+                token = yield renewed
+            except FetchError as failed:
+                raise FetchError(f"{error}; renewing the token after that failed: {failed}")
+        self.log.info("slurmrestd refused the token from {origin}; trying again with a "
+                      "new one", origin=self._origin)
+        try:
+            return (yield self._try_nodes(self._headers_for(token)))
+        except _Refused as refused:
+            raise FetchError(f"{refused.error} (also with a new token from {self._origin})")
+
+    @defer.inlineCallbacks
+    def _try_nodes(self, headers):
         """Discover the version if needed, then GET the node list."""
-        headers = self._headers()
         if self._version is None:
             self._version = yield self.discover_version(headers)
             self.log.info("slurmrestd at {where} offers node API {version}; using it",
@@ -226,7 +266,8 @@ class SlurmrestdClient:
             raise (yield self._not_found(path, headers))
         if response.code != 200:
             body = yield self._read_bytes(response, path)
-            raise self._status_error(response.code, body, path)
+            error = self._status_error(response.code, body, path)
+            raise _Refused(error) if self._refusal(response.code) else error
         return (yield self._read(response, path))
 
     @defer.inlineCallbacks
@@ -244,3 +285,11 @@ class SlurmrestdClient:
             f"slurmrestd does not serve {path} (404): it offers "
             f"{offered or 'no node API it would list'}; set slurmrestd.api_version to "
             f"one of them (or auto)")
+
+
+class _Refused(FetchError):
+    """slurmrestd refused the token; ``error`` is the FetchError to report."""
+
+    def __init__(self, error):
+        super().__init__(str(error))
+        self.error = error

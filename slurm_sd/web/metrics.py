@@ -86,6 +86,7 @@ class Metrics:
         self._interval = config.interval
         self._reload_ok = True
         self._reload_at = clock.seconds()
+        self._token_expiry = {}
         #: The registry ``/metrics`` serves; holds only our collectors.
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
@@ -126,6 +127,13 @@ class Metrics:
         self._interval = config.interval
         self._reload_ok = True
         self._reload_at = self._clock.seconds()
+
+    def token_expiry(self, exp, cluster):
+        """Cluster ``cluster``'s token expires at ``exp`` (Unix time); None: no token, or no exp."""
+        if exp is None:
+            self._token_expiry.pop(cluster, None)
+        else:
+            self._token_expiry[cluster] = exp
 
     def config_failed(self):
         """A reload found a bad configuration and kept the running one."""
@@ -182,6 +190,13 @@ class Metrics:
         yield GaugeMetricFamily("slurm_sd_config_last_reload_success_timestamp_seconds",
                                 "When the configuration in effect was loaded (Unix time).",
                                 value=self._reload_at)
+        if self._token_expiry:
+            expiry = GaugeMetricFamily("slurm_sd_token_expiry_timestamp_seconds", "When the "
+                                       "token sent to slurmrestd expires (its exp claim, "
+                                       "Unix time), per cluster.", labels=["cluster"])
+            for cluster, exp in sorted(self._token_expiry.items()):
+                expiry.add_metric([cluster], exp)
+            yield expiry
         build = GaugeMetricFamily("slurm_sd_build_info", "Always 1; the labels say which "
                                   "slurm-sd, Twisted and Python are running.",
                                   labels=["version", "twisted_version", "python_version"])
