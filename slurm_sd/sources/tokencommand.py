@@ -29,7 +29,8 @@ def token_from_output(stdout):
             token = strip_variable(line)
             if token:
                 return token
-    if len(lines) == 1 and not any(c.isspace() for c in lines[0]):
+    bare = len(lines) == 1 and not lines[0].startswith(JWT_VARIABLE + "=")
+    if bare and not any(c.isspace() for c in lines[0]):
         return lines[0]
     raise ProcessFailed(f"{WHAT} printed no token ({len(lines)} lines on stdout, none "
                         f"SLURM_JWT=... nor a single bare token)")

@@ -1,0 +1,75 @@
+"""Tests for the token keys of the slurmrestd section (slurm_sd.config.tokenkeys)."""
+from twisted.trial.unittest import SynchronousTestCase
+
+from slurm_sd.config.load import apply_overrides
+from slurm_sd.config.parse import parse
+from slurm_sd.errors import ConfigError
+
+JOBS = "jobs: [{node: {port: 9100}}]\n"
+
+
+def config(slurmrestd):
+    """Parse a config whose slurmrestd section holds ``slurmrestd`` (YAML flow text)."""
+    return parse(f"slurmrestd: {{url: 'http://127.0.0.1:6820', {slurmrestd}}}\n{JOBS}",
+                 "/etc/slurm-sd/config.yaml")
+
+
+class TokenKeyTests(SynchronousTestCase):
+    """token_command, jwt_key_file, token_renew_before, token_lifespan."""
+
+    def test_defaults(self):
+        """Without the keys: no command, no key, renew 600 s before, lifespan 1800 s."""
+        slurm = config("user: u").slurmrestd
+        self.assertEqual((slurm.token_command, slurm.jwt_key_file, slurm.token_renew_before,
+                          slurm.token_lifespan), (None, None, 600.0, 1800.0))
+
+    def test_token_command(self):
+        """token_command is kept as an argv tuple, with token_renew_before."""
+        slurm = config("token_command: [scontrol, token, lifespan=3600], "
+                       "token_renew_before: 120").slurmrestd
+        self.assertEqual(slurm.token_command, ("scontrol", "token", "lifespan=3600"))
+        self.assertEqual(slurm.token_renew_before, 120.0)
+
+    def test_jwt_key_file(self):
+        """jwt_key_file is a path from the config's directory; lifespan is kept."""
+        slurm = config("user: slurmrest, jwt_key_file: jwt_hs256.key, "
+                       "token_lifespan: 900").slurmrestd
+        self.assertEqual(slurm.jwt_key_file, "/etc/slurm-sd/jwt_hs256.key")
+        self.assertEqual(slurm.token_lifespan, 900.0)
+
+    def test_errors(self):
+        """Each bad combination is one line naming the file and the key."""
+        cases = {
+            "token_file: /t, token_command: [scontrol, token]":
+                "slurmrestd.token_command: token_command and token_file exclude each other",
+            "user: u, token_file: /t, jwt_key_file: /k":
+                "slurmrestd.jwt_key_file: jwt_key_file and token_file exclude each other",
+            "user: u, token_command: [a], jwt_key_file: /k":
+                "slurmrestd.jwt_key_file: jwt_key_file and token_command exclude each other",
+            "token_command: 'scontrol token'":
+                "slurmrestd.token_command: must be a list (the argv, run without a shell)",
+            "token_command: []": "slurmrestd.token_command: must be a non-empty list",
+            "token_command: [scontrol, '']": "slurmrestd.token_command[1]: must not be empty",
+            "jwt_key_file: /k": "slurmrestd.jwt_key_file: needs slurmrestd.user",
+            "token_renew_before: 60": "slurmrestd.token_renew_before: applies only with",
+            "token_command: [a], token_renew_before: -1":
+                "slurmrestd.token_renew_before: must be at least 0",
+            "token_command: [a], token_lifespan: 60":
+                "slurmrestd.token_lifespan: applies only with jwt_key_file",
+            "user: u, jwt_key_file: /k, token_lifespan: 600":
+                "slurmrestd.token_lifespan: must be longer than token_renew_before (600 s)",
+        }
+        for text, message in cases.items():
+            with self.assertRaises(ConfigError) as caught:
+                config(text)
+            line = str(caught.exception)
+            self.assertTrue(line.startswith("/etc/slurm-sd/config.yaml: " + message),
+                            (text, line))
+            self.assertNotIn("\n", line)
+
+    def test_token_file_option_replaces_command(self):
+        """--token-file replaces the file's token_command or jwt_key_file."""
+        for text in ("token_command: [a]", "user: u, jwt_key_file: /k"):
+            slurm = apply_overrides(config(text), {"token-file": "/run/jwt"}).slurmrestd
+            self.assertEqual((slurm.token_file, slurm.token_command, slurm.jwt_key_file),
+                             ("/run/jwt", None, None))
