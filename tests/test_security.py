@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import uuid
 
 from cryptography import x509
@@ -162,11 +163,12 @@ class SecretLeakTests(DaemonTestCase):
 
     @defer.inlineCallbacks
     def run_through_everything(self, auth_yaml, good_auth, wrong_auth, secrets, slurm_extra,
-                               overrides=None):
+                               overrides=None, environ=None, minted=False):
         """
         Poll a stand-in slurmrestd through success and every failure; after
         each poll ask every kind of HTTP question; search all of it for
-        ``secrets``.
+        ``secrets`` (and, when ``minted``, for every token that was sent, the
+        first of ``secrets`` then being one the daemon must not send).
         """
         self.patch(poller_module, "RETRY_BASE", 3600)   # the test drives the polls
         events = self.enterContext(capturedLogs())
@@ -179,7 +181,7 @@ class SecretLeakTests(DaemonTestCase):
             f"slurmrestd: {{url: 'unix:{socket}', api_version: v0.0.38, user: slurmrest, "
             f"timeout: 0.5, max_response_bytes: 65536{slurm_extra}}}\n"
             f"interval: 3600\nlisten: 'tcp:0:interface=127.0.0.1'\n{auth_yaml}\n"
-            f"jobs: [{{node: {{port: 9100}}}}]\n", overrides=overrides)
+            f"jobs: [{{node: {{port: 9100}}}}]\n", overrides=overrides, environ=environ)
         poller = self.service.poller
         seen = []
         http = self.client()
@@ -205,7 +207,9 @@ class SecretLeakTests(DaemonTestCase):
 
         # Before the first poll is done, and then after each answer below.
         yield ask_everything()
-        echo = f"token {jwt} is not valid"
+        def echo():
+            """The token of the request being answered, in a sentence."""
+            return f"token {standin.requests[-1][1].get('x-slurm-user-token')} is not valid"
         answers = [
             (None, Reply(response(200, NODES))),
             (None, Silent()),
@@ -221,12 +225,14 @@ class SecretLeakTests(DaemonTestCase):
             (None, Reply(response(200, b""))),
             (None, Flood()),
             (None, BreakOff(response(200, NODES), 300)),
-            # Answers that echo the token back: it must still not be logged.
-            (None, Reply(response(500, json.dumps({"errors": [{"error": echo}]}).encode()))),
-            (None, Reply(response(200, json.dumps({"errors": [{"error": echo}],
-                                                   "nodes": []}).encode()))),
-            (None, Reply(response(502, f"<title>{echo}</title>".encode(), b"text/html"))),
-            (None, Reply(response(400, echo.encode(), b"text/plain"))),
+            # Answers that echo the token sent back: it must still not be logged.
+            (None, Echo(lambda: response(500, json.dumps(
+                {"errors": [{"error": echo()}]}).encode()))),
+            (None, Echo(lambda: response(200, json.dumps({"errors": [{"error": echo()}],
+                                                          "nodes": []}).encode()))),
+            (None, Echo(lambda: response(502, f"<title>{echo()}</title>".encode(),
+                                         b"text/html"))),
+            (None, Echo(lambda: response(400, echo().encode(), b"text/plain"))),
             (None, Reply(response(200, NODES))),
         ]
         yield deadline(poll_ended(poller))
@@ -235,9 +241,14 @@ class SecretLeakTests(DaemonTestCase):
             standin.nodes = answer
             yield deadline(poller.poll())
             yield ask_everything()
-        # The token really was sent, so the search below means something.
-        self.assertIn(jwt, {headers.get("x-slurm-user-token")
-                            for _, headers in standin.requests})
+        sent = {headers.get("x-slurm-user-token") for _, headers in standin.requests}
+        if minted:
+            self.assertNotIn(jwt, sent)
+            self.assertNotIn(None, sent)
+            secrets = [*secrets, *sent]
+        else:
+            # The token really was sent, so the search below means something.
+            self.assertIn(jwt, sent)
         self.assertGreaterEqual(sum(1 for code, _, _ in seen if code == 401), len(answers))
         self.assertTrue(any(code == 200 for code, _, _ in seen))
 
@@ -250,6 +261,8 @@ class SecretLeakTests(DaemonTestCase):
         self.assertGreater(len([e for e in events if "poll failed" in formatEvent(e)]),
                            len(answers) - 3)
         answered = [repr(headers) + body.decode("latin-1") for _, headers, body in seen]
+        # Every token here has a readable exp: /metrics says when it expires.
+        self.assertIn("slurm_sd_token_expiry_timestamp_seconds", answered[-3])
         for secret in secrets:
             for text in logged:
                 self.assertNotIn(secret, text)
@@ -258,7 +271,7 @@ class SecretLeakTests(DaemonTestCase):
 
     def test_bearer_and_token_file(self):
         """With a bearer token for HTTP and a JWT in token_file, neither leaks anywhere."""
-        jwt = "eyJhbGciOiJIUzI1NiJ9.LEAKCHECK-" + uuid.uuid4().hex
+        jwt = make_jwt(int(time.time()) + 86400 * 30, "LEAKCHECK-" + uuid.uuid4().hex)
         bearer = "LEAKCHECK-bearer-" + uuid.uuid4().hex
         token_file = write_secret(self.dir, "jwt", jwt)
         bearer_file = write_secret(self.dir, "bearer", bearer)
@@ -270,7 +283,7 @@ class SecretLeakTests(DaemonTestCase):
 
     def test_basic_and_token_option(self):
         """With basic auth and a --token, neither the password nor the JWT leaks anywhere."""
-        jwt = "eyJhbGciOiJIUzI1NiJ9.LEAKCHECK-" + uuid.uuid4().hex
+        jwt = make_jwt(int(time.time()) + 3600, "LEAKCHECK-" + uuid.uuid4().hex)
         password = "LEAKCHECK-password-" + uuid.uuid4().hex
         password_file = write_secret(self.dir, "password", password)
         credentials = base64.b64encode(f"prometheus:{password}".encode())
@@ -280,3 +293,64 @@ class SecretLeakTests(DaemonTestCase):
             {b"authorization": [b"Basic " + credentials]},
             {b"authorization": [b"Basic " + wrong]},
             [jwt, password, credentials.decode()], "", overrides={"token": jwt})
+
+    def bearer(self):
+        """http_auth YAML with a bearer token file, and the good and wrong headers."""
+        bearer = "LEAKCHECK-bearer-" + uuid.uuid4().hex
+        bearer_file = write_secret(self.dir, "bearer", bearer)
+        return (f"http_auth: {{bearer_token_file: {bearer_file}}}",
+                {b"authorization": [b"Bearer " + bearer.encode()]},
+                {b"authorization": [b"Bearer " + bearer[:-1].encode()]})
+
+    def test_token_command(self):
+        """A token_command's token leaks nowhere, and the command's environment holds
+        neither it nor the SLURM_JWT of the daemon's environment."""
+        exp = int(time.time()) + 7 * 86400
+        jwt = make_jwt(exp, "LEAKCHECK-command-" + uuid.uuid4().hex)
+        environ_jwt = make_jwt(exp, "LEAKCHECK-environ-" + uuid.uuid4().hex)
+        token_path = write_secret(self.dir, "jwt", "SLURM_JWT=" + jwt)
+        env_dump = os.path.join(self.dir, "env")
+        script = os.path.join(self.dir, "mint")
+        with open(script, "w") as handle:
+            handle.write(f"#!/bin/sh\nenv > {env_dump}\ncat {token_path}\n")
+        os.chmod(script, 0o700)
+        d = self.run_through_everything(
+            *self.bearer(), [jwt, environ_jwt], f", token_command: [{script}]",
+            environ={"SLURM_JWT": environ_jwt, "PATH": os.defpath})
+
+        def child_env(_):
+            with open(env_dump) as handle:
+                text = handle.read()
+            self.assertNotIn("SLURM_JWT", text)
+            self.assertNotIn(jwt, text)
+            self.assertIn("PATH=", text)
+        return d.addCallback(child_env)
+
+    def test_jwt_key_file(self):
+        """Neither the HS256 key nor a token minted with it leaks anywhere."""
+        key = "LEAKCHECK-key-" + uuid.uuid4().hex
+        key_file = write_secret(self.dir, "jwt_hs256.key", key)
+        environ_jwt = make_jwt(int(time.time()) + 86400, "LEAKCHECK-environ-" + uuid.uuid4().hex)
+        return self.run_through_everything(
+            *self.bearer(), [environ_jwt, key], f", jwt_key_file: {key_file}",
+            environ={"SLURM_JWT": environ_jwt}, minted=True)
+
+
+class Echo(Reply):
+    """A Reply whose response is made when the request comes (to echo its token)."""
+
+    def __init__(self, make):
+        Reply.__init__(self, None)
+        self._make = make
+
+    def __call__(self, conn):
+        """Make the response, then answer like Reply."""
+        self.raw = self._make()
+        Reply.__call__(self, conn)
+
+
+def make_jwt(exp, tail):
+    """A JWT-shaped token with a readable ``exp`` whose signature part is ``tail``."""
+    def part(data):
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+    return f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part({'exp': exp})}.{tail}"
