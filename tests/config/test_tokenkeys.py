@@ -73,3 +73,18 @@ class TokenKeyTests(SynchronousTestCase):
             slurm = apply_overrides(config(text), {"token-file": "/run/jwt"}).slurmrestd
             self.assertEqual((slurm.token_file, slurm.token_command, slurm.jwt_key_file),
                              ("/run/jwt", None, None))
+
+    def test_clusters_form(self):
+        """In the clusters form the keys are per cluster and errors name the cluster."""
+        text = ("clusters:\n"
+                "  - {name: a, slurmrestd: {url: 'http://127.0.0.1:1', user: u, "
+                "jwt_key_file: /k}}\n"
+                "  - {name: b, slurmrestd: {url: 'http://127.0.0.1:2', "
+                "token_command: [scontrol, token]}}\n" + JOBS)
+        a, b = parse(text, "/c.yaml").clusters
+        self.assertEqual((a.slurmrestd.jwt_key_file, b.slurmrestd.token_command),
+                         ("/k", ("scontrol", "token")))
+        with self.assertRaises(ConfigError) as caught:
+            parse(text.replace("user: u, ", ""), "/c.yaml")
+        self.assertTrue(str(caught.exception).startswith(
+            "/c.yaml: clusters[0].slurmrestd.jwt_key_file: needs slurmrestd.user"))

@@ -26,14 +26,15 @@ class TokenWatchTests(SynchronousTestCase):
         config = parse("slurmrestd: {url: 'http://127.0.0.1:6820'}\n"
                        "jobs: [{node: {port: 9100}}]\n")
         self.metrics = Metrics(self.clock, config, process_metrics=False)
-        self.watch = TokenWatch(self.clock, observer=self.metrics)
+        self.watch = TokenWatch(self.clock, observer=self.metrics, cluster="hpc1")
         self.events = []
         globalLogPublisher.addObserver(self.events.append)
         self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
 
     def gauge(self):
         """The value of slurm_sd_token_expiry_timestamp_seconds, or None when absent."""
-        return self.metrics.registry.get_sample_value("slurm_sd_token_expiry_timestamp_seconds")
+        return self.metrics.registry.get_sample_value(
+            "slurm_sd_token_expiry_timestamp_seconds", {"cluster": "hpc1"})
 
     def warnings(self):
         """The warning lines logged."""
@@ -51,6 +52,19 @@ class TokenWatchTests(SynchronousTestCase):
         self.watch.seen(None, None)
         self.assertIsNone(self.gauge())
         self.assertEqual(self.warnings(), [])
+
+    def test_one_series_per_cluster(self):
+        """Each cluster's watch sets its own series; a cluster with no token has none."""
+        other = TokenWatch(self.clock, observer=self.metrics, cluster="hpc2")
+        self.watch.seen(make_jwt(10 ** 9 + 7 * DAY), "--token")
+        other.seen(make_jwt(10 ** 9 + 8 * DAY), "slurmrestd.token_file")
+        self.assertEqual(self.gauge(), 10 ** 9 + 7 * DAY)
+        self.assertEqual(self.metrics.registry.get_sample_value(
+            "slurm_sd_token_expiry_timestamp_seconds", {"cluster": "hpc2"}), 10 ** 9 + 8 * DAY)
+        other.seen(None, None)
+        self.assertIsNone(self.metrics.registry.get_sample_value(
+            "slurm_sd_token_expiry_timestamp_seconds", {"cluster": "hpc2"}))
+        self.assertEqual(self.gauge(), 10 ** 9 + 7 * DAY)
 
     def test_static_token_warned_once_within_a_day(self):
         """A token that cannot be renewed and expires within a day: one warning, once."""
