@@ -39,12 +39,22 @@ def summary(config, environ):
             if not _readable(slurm.token_file):
                 warnings.append(f"slurmrestd.token_file: {slurm.token_file} is not readable "
                                 f"by this user; the daemon's user must be able to read it")
+        elif slurm.token_command:
+            auth = (f"token from running {' '.join(slurm.token_command)} (renewed "
+                    f"{slurm.token_renew_before:g} s before it expires)")
+        elif slurm.jwt_key_file:
+            auth = (f"tokens minted with {slurm.jwt_key_file}, {slurm.token_lifespan:g} s "
+                    f"each (renewed {slurm.token_renew_before:g} s before they expire)")
+            if not _readable(slurm.jwt_key_file):
+                warnings.append(f"slurmrestd.jwt_key_file: {slurm.jwt_key_file} is not "
+                                f"readable by this user")
         elif environ.get(JWT_VARIABLE, "").strip():
             auth = "token from the SLURM_JWT environment variable"
         else:
             auth = ("no token: no X-SLURM-* headers are sent (rest_auth/local: run as "
                     "slurmrestd's user or root)")
-        if slurm.user and (slurm.token or slurm.token_file or environ.get(JWT_VARIABLE)):
+        if slurm.user and (slurm.token or slurm.token_file or slurm.token_command
+                           or slurm.jwt_key_file or environ.get(JWT_VARIABLE)):
             auth += f", user {slurm.user}"
         lines.append(f"auth: {auth}")
     cluster = config.cluster_name or "(from slurmrestd's answer)"

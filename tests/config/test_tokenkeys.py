@@ -3,6 +3,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from slurm_sd.config.load import apply_overrides
 from slurm_sd.config.parse import parse
+from slurm_sd.config.summary import summary
 from slurm_sd.errors import ConfigError
 
 JOBS = "jobs: [{node: {port: 9100}}]\n"
@@ -88,3 +89,15 @@ class TokenKeyTests(SynchronousTestCase):
             parse(text.replace("user: u, ", ""), "/c.yaml")
         self.assertTrue(str(caught.exception).startswith(
             "/c.yaml: clusters[0].slurmrestd.jwt_key_file: needs slurmrestd.user"))
+
+    def test_check_summary(self):
+        """``slurm-sd check`` says where a renewing token comes from and the user."""
+        lines, _ = summary(config("user: u, token_command: [scontrol, token, lifespan=3600]"),
+                           {})
+        self.assertIn("auth: token from running scontrol token lifespan=3600 (renewed 600 s "
+                      "before it expires), user u", lines)
+        lines, warnings = summary(config("user: u, jwt_key_file: /nonexistent/k"), {})
+        self.assertIn("auth: tokens minted with /nonexistent/k, 1800 s each (renewed 600 s "
+                      "before they expire), user u", lines)
+        self.assertIn("slurmrestd.jwt_key_file: /nonexistent/k is not readable by this user",
+                      warnings)
