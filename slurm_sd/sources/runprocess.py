@@ -77,8 +77,9 @@ class _Collector(ProcessProtocol):
 
     def _kill(self, why):
         """Stop the process; the result fires once it has ended."""
-        if self._trouble is None:
-            self._trouble = why
+        if self._trouble is not None:
+            return   # already killed
+        self._trouble = why
         try:
             self.transport.signalProcess("KILL")
         except Exception:

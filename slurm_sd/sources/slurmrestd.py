@@ -17,9 +17,7 @@ from slurm_sd.slurm import SUPPORTED_VERSIONS, VERSION_RANGE, version_key
 from slurm_sd.sources.errortext import error_text, failure_text, slurm_errors
 from slurm_sd.sources.http import base_url, collect_body, was_cancelled
 from slurm_sd.sources.spool import take_bytes
-from slurm_sd.sources.tokenorigin import make_tokens
-from slurm_sd.sources.tokens import describe_origin
-from slurm_sd.sources.tokenwatch import TokenWatch
+from slurm_sd.sources.tokenheaders import TokenHeaders
 
 _NODES_PATH = re.compile(r"^/slurm/(v\d+\.\d+\.\d+)/nodes/?$")
 
@@ -56,44 +54,20 @@ class SlurmrestdClient:
         self._environ = os.environ if environ is None else environ
         self._base = base_url(config.url)
         self._version = None if config.api_version == "auto" else config.api_version
-        self._token_sent = None
-        self._tokens_sent = []   # the last few, for redact()
-        self._tokens = make_tokens(reactor, config, self._environ)
-        self._origin = describe_origin(config, self._environ)
-        self._watch = TokenWatch(reactor) if token_watch is None else token_watch
+        self._auth = TokenHeaders(reactor, config, self._environ, token_watch)
 
     @property
     def where(self):
         """The slurmrestd address for messages."""
         return self._config.url
 
-    def _headers(self):
-        """A Deferred of the ``X-SLURM-*`` headers for a new poll (renewing the token if due)."""
-        return self._tokens.get().addCallback(self._headers_for)
-
-    def _headers_for(self, token):
-        """The ``X-SLURM-*`` headers that send ``token``; none when it is None."""
-        self._token_sent = token
-        renews = self._tokens.renews
-        self._watch.seen(token, self._origin,
-                         self._config.token_renew_before if renews else None)
-        if token is None:
-            return {}
-        self._tokens_sent = [token, *(t for t in self._tokens_sent if t != token)][:3]
-        headers = {"X-SLURM-USER-TOKEN": [token]}
-        if self._config.user:
-            headers["X-SLURM-USER-NAME"] = [self._config.user]
-        return headers
-
     def redact(self, text):
         """``text`` with the tokens lately sent replaced, should an answer echo one."""
-        for token in {*self._tokens_sent, self._config.token} - {None, ""}:
-            text = text.replace(token, "<token>")
-        return text
+        return self._auth.redact(text)
 
     def _refusal(self, code):
         """Does answer ``code`` say that slurmrestd refused the token sent?"""
-        return self._token_sent is not None and code in (401, 500, 511)
+        return self._auth.sent is not None and code in (401, 500, 511)
 
     def _get(self, path, headers):
         """GET ``path``; connection failures become one-line FetchErrors."""
@@ -131,7 +105,7 @@ class SlurmrestdClient:
 
         :raises FetchError: when it lists none we support.
         """
-        headers = (yield self._headers()) if headers is None else headers
+        headers = (yield self._auth.for_poll()) if headers is None else headers
         response = yield self._get("/openapi/v3", headers)
         body = yield self._read_bytes(response, "/openapi/v3")
         if response.code != 200:
@@ -191,7 +165,7 @@ class SlurmrestdClient:
                 f"rest_auth/jwt set slurmrestd.user and a token (token_file, token_command, "
                 f"jwt_key_file, --token or SLURM_JWT); with rest_auth/local send no token and run as root or "
                 f"slurmrestd's own user")
-        if code == 511 or (code == 500 and self._token_sent is not None):
+        if code == 511 or (code == 500 and self._auth.sent is not None):
             return FetchError(
                 f"slurmrestd answered {code} for {path} ({detail}): the token is probably "
                 f"expired, badly signed or not for user {self._config.user!r} (mint a "
@@ -222,6 +196,10 @@ class SlurmrestdClient:
         try:
             body = yield d
         except defer.TimeoutError:
+            if self._auth.obtaining:
+                raise FetchError(f"{self._auth.origin} did not finish within the poll's "
+                                 f"{self._config.timeout:g} s (slurmrestd.timeout) and was "
+                                 f"killed")
             raise FetchError(
                 f"slurmrestd at {self.where} did not finish answering within "
                 f"{self._config.timeout:g} s (is slurmctld overloaded? raise slurmrestd.timeout)")
@@ -233,24 +211,24 @@ class SlurmrestdClient:
         One try with this poll's token; if slurmrestd refuses it and the token
         can be renewed, one more try with a new one.
         """
-        headers = yield self._headers()
+        headers = yield self._auth.for_poll()
         try:
             return (yield self._try_nodes(headers))
         except _Refused as refused:
-            error = refused.error
-            renewed = self._tokens.refused()
-            if renewed is None:
-                raise error
+            renewing = self._auth.refused()
+            if renewing is None:
+                raise refused.error
             try:
-                token = yield renewed
+                headers = yield renewing
             except FetchError as failed:
-                raise FetchError(f"{error}; renewing the token after that failed: {failed}")
+                raise FetchError(f"{refused.error}; renewing the token after that failed: "
+                                 f"{failed}")
         self.log.info("slurmrestd refused the token from {origin}; trying again with a "
-                      "new one", origin=self._origin)
+                      "new one", origin=self._auth.origin)
         try:
-            return (yield self._try_nodes(self._headers_for(token)))
+            return (yield self._try_nodes(headers))
         except _Refused as refused:
-            raise FetchError(f"{refused.error} (also with a new token from {self._origin})")
+            raise FetchError(f"{refused.error} (also with a new token from {self._auth.origin})")
 
     @defer.inlineCallbacks
     def _try_nodes(self, headers):

@@ -196,6 +196,20 @@ class CommandTokenTests(SynchronousTestCase):
         self.assertEqual(self.reactor.spawned[0][3].signals, ["KILL"])
         self.failureResultOf(d, FetchError)
 
+    def test_poll_timeout_while_command_runs(self):
+        """When the poll's own time-out ends a poll that waits for the command, the line
+        names the command, not slurmrestd."""
+        self.client = self.make_client(timeout=5)
+        d = self.client.fetch_nodes()
+        process = self.reactor.spawned[0][3]
+        process.signalProcess = process.signals.append   # dies only later, as for real
+        self.reactor.advance(5)
+        self.assertEqual(str(self.failureResultOf(d, FetchError).value),
+                         "slurmrestd.token_command did not finish within the poll's 5 s "
+                         "(slurmrestd.timeout) and was killed")
+        self.assertEqual(process.signals, ["KILL"])
+        process.end()
+
     def test_refusal_with_read_token_not_retried(self):
         """A --token (nothing to renew) refused: one request, no retry."""
         config = SlurmrestdConfig(url="http://127.0.0.1:6820", api_version="v0.0.38",
