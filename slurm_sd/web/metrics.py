@@ -127,6 +127,9 @@ class Metrics:
         self._interval = config.interval
         self._reload_ok = True
         self._reload_at = self._clock.seconds()
+        # A cluster the reload removed sends no token any more.
+        names = {name for name, _ in config.cluster_configs()}
+        self._token_expiry = {c: e for c, e in self._token_expiry.items() if c in names}
 
     def token_expiry(self, exp, cluster):
         """Cluster ``cluster``'s token expires at ``exp`` (Unix time); None: no token, or no exp."""

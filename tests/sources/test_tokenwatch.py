@@ -66,6 +66,16 @@ class TokenWatchTests(SynchronousTestCase):
             "slurm_sd_token_expiry_timestamp_seconds", {"cluster": "hpc2"}))
         self.assertEqual(self.gauge(), 10 ** 9 + 7 * DAY)
 
+    def test_removed_cluster_series_dropped(self):
+        """A reload without the cluster drops its series."""
+        self.watch.seen(make_jwt(10 ** 9 + 7 * DAY), "--token")
+        self.metrics.config_loaded(parse("slurmrestd: {url: 'http://127.0.0.1:6820'}\n"
+                                         "cluster_name: hpc1\njobs: [{node: {port: 1}}]\n"))
+        self.assertEqual(self.gauge(), 10 ** 9 + 7 * DAY)
+        self.metrics.config_loaded(parse("slurmrestd: {url: 'http://127.0.0.1:6820'}\n"
+                                         "cluster_name: hpc2\njobs: [{node: {port: 1}}]\n"))
+        self.assertIsNone(self.gauge())
+
     def test_static_token_warned_once_within_a_day(self):
         """A token that cannot be renewed and expires within a day: one warning, once."""
         token = make_jwt(10 ** 9 + 3 * 3600)
