@@ -1,10 +1,13 @@
 """Tests for the token keys of the slurmrestd section (slurm_sd.config.tokenkeys)."""
+import io
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from slurm_sd.config.load import apply_overrides
 from slurm_sd.config.parse import parse
 from slurm_sd.config.summary import summary
 from slurm_sd.errors import ConfigError
+from slurm_sd.tap import Options
 
 JOBS = "jobs: [{node: {port: 9100}}]\n"
 
@@ -101,3 +104,15 @@ class TokenKeyTests(SynchronousTestCase):
                       "before they expire), user u", lines)
         self.assertIn("slurmrestd.jwt_key_file: /nonexistent/k is not readable by this user",
                       warnings)
+
+    def test_start_up_error_one_line(self):
+        """twistd's start-up ends with one line when token_command and token_file meet."""
+        text = ("slurmrestd: {url: 'http://127.0.0.1:6820', token_file: /t, "
+                "token_command: [scontrol, token]}\n" + JOBS)
+        options = Options(opener=lambda path, **kw: io.StringIO(text))
+        with self.assertRaises(SystemExit) as caught:
+            options.parseOptions(["--config", "/c.yaml"])
+        self.assertEqual(str(caught.exception.code),
+                         "slurm-sd: /c.yaml: slurmrestd.token_command: token_command and "
+                         "token_file exclude each other (both say where the token comes "
+                         "from): keep one")
