@@ -163,8 +163,8 @@ class SlurmrestdClient:
             return FetchError(
                 f"slurmrestd refused authentication for {path} (401 {detail}): with "
                 f"rest_auth/jwt set slurmrestd.user and a token (token_file, token_command, "
-                f"jwt_key_file, --token or SLURM_JWT); with rest_auth/local send no token and run as root or "
-                f"slurmrestd's own user")
+                f"jwt_key_file, --token or SLURM_JWT); with rest_auth/local send no token "
+                f"and run as root or slurmrestd's own user")
         if code == 511 or (code == 500 and self._auth.sent is not None):
             return FetchError(
                 f"slurmrestd answered {code} for {path} ({detail}): the token is probably "
