@@ -5,17 +5,18 @@ Tests for self-renewing tokens (SPEC 9): SlurmrestdClient with a token_command
 import os
 
 import jwt
-from treq.testing import StubTreq
 from twisted.internet.error import ProcessTerminated
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from slurm_sd.config.model import SlurmrestdConfig
 from slurm_sd.errors import FetchError
 from slurm_sd.sources.slurmrestd import SlurmrestdClient
 from slurm_sd.sources.tokens import RenewingTokens, token_expiry
-from tests.fakes import FakeSlurmrestd, fixture
+from tests.answers import Reply, response
+from tests.fakes import fixture
 from tests.sources.test_runprocess import ENV, FakeProcessReactor
+from tests.standin import StandIn
 
 NODES = fixture("slurm-22.05-v0.0.38-nodes.json")
 KEY = b"k" * 32
@@ -52,10 +53,8 @@ class CommandTokenTests(SynchronousTestCase):
         """A fake process reactor (at t=1000), an in-memory slurmrestd and a client."""
         self.reactor = FakeProcessReactor()
         self.reactor.advance(1000)
-        self.fake = FakeSlurmrestd(body=NODES)
-        self.events = []
-        globalLogPublisher.addObserver(self.events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+        self.fake = StandIn(body=NODES)
+        self.events = self.enterContext(capturedLogs())
         self.client = self.make_client()
 
     def make_client(self, **config):
@@ -63,7 +62,7 @@ class CommandTokenTests(SynchronousTestCase):
         config = SlurmrestdConfig(url="http://127.0.0.1:6820", api_version="v0.0.38",
                                   user="slurmrest", token_command=["python3", "mint"],
                                   **config)
-        return SlurmrestdClient(self.reactor, StubTreq(self.fake), config, environ=ENV)
+        return SlurmrestdClient(self.reactor, self.fake.http_client(), config, environ=ENV)
 
     def runs(self):
         """How many times the command was started."""
@@ -125,7 +124,7 @@ class CommandTokenTests(SynchronousTestCase):
             self.client = self.make_client()
             self.successResultOf(self.poll(old))
             before = self.runs()
-            self.fake.answers = [(code, REFUSED)]
+            self.fake.answers = [Reply(response(code, REFUSED))]
             d = self.client.fetch_nodes()
             self.assertEqual(self.runs(), before + 1)
             self.command_prints(new)
@@ -137,7 +136,7 @@ class CommandTokenTests(SynchronousTestCase):
     def test_refused_twice_fails_without_loop(self):
         """Refused again with the new token: the poll fails, the command ran once more."""
         self.successResultOf(self.poll(make_jwt(10 ** 10, n=1)))
-        self.fake.answers = [(500, REFUSED), (500, REFUSED), (500, REFUSED)]
+        self.fake.answers = [Reply(response(500, REFUSED)), Reply(response(500, REFUSED)), Reply(response(500, REFUSED))]
         d = self.poll(make_jwt(10 ** 10, n=2))
         error = self.failureResultOf(d, FetchError).value
         self.assertEqual(type(error), FetchError)
@@ -149,7 +148,7 @@ class CommandTokenTests(SynchronousTestCase):
     def test_refused_fresh_token_not_retried(self):
         """A token obtained in this very poll and refused is not renewed again in the same
         poll; the next poll starts with a new one."""
-        self.fake.answers = [(401, REFUSED)]
+        self.fake.answers = [Reply(response(401, REFUSED))]
         self.failureResultOf(self.poll("bare-1"), FetchError)
         self.assertEqual(self.runs(), 1)
         token = make_jwt(10 ** 10)
@@ -159,7 +158,7 @@ class CommandTokenTests(SynchronousTestCase):
 
     def test_refused_token_with_exp_renewed_next_poll(self):
         """A refused token is not used again even though its exp is far away."""
-        self.fake.answers = [(401, REFUSED)]
+        self.fake.answers = [Reply(response(401, REFUSED))]
         self.failureResultOf(self.poll(make_jwt(10 ** 10, n=1)), FetchError)
         self.successResultOf(self.poll(make_jwt(10 ** 10, n=2)))
         self.assertEqual(self.runs(), 2)
@@ -178,7 +177,7 @@ class CommandTokenTests(SynchronousTestCase):
     def test_renewal_after_refusal_fails(self):
         """When the renewal after a refusal fails, the line says both."""
         self.successResultOf(self.poll(make_jwt(10 ** 10)))
-        self.fake.answers = [(511, REFUSED)]
+        self.fake.answers = [Reply(response(511, REFUSED))]
         d = self.client.fetch_nodes()
         process = self.reactor.spawned[-1][3]
         process.protocol.errReceived(b"scontrol: error: slurmctld down\n")
@@ -214,8 +213,8 @@ class CommandTokenTests(SynchronousTestCase):
         """A --token (nothing to renew) refused: one request, no retry."""
         config = SlurmrestdConfig(url="http://127.0.0.1:6820", api_version="v0.0.38",
                                   user="u", token="static")
-        client = SlurmrestdClient(self.reactor, StubTreq(self.fake), config, environ={})
-        self.fake.answers = [(401, REFUSED)]
+        client = SlurmrestdClient(self.reactor, self.fake.http_client(), config, environ={})
+        self.fake.answers = [Reply(response(401, REFUSED))]
         self.failureResultOf(client.fetch_nodes(), FetchError)
         self.assertEqual(len(self.fake.requests), 1)
 
@@ -224,7 +223,7 @@ class CommandTokenTests(SynchronousTestCase):
         fake = RefusingOpenapi(refusals=0)
         config = SlurmrestdConfig(url="http://127.0.0.1:6820", user="slurmrest",
                                   token_command=["python3", "mint"])
-        self.client = SlurmrestdClient(self.reactor, StubTreq(fake), config, environ=ENV)
+        self.client = SlurmrestdClient(self.reactor, fake.http_client(), config, environ=ENV)
         self.fake = fake
         self.successResultOf(self.poll(make_jwt(10 ** 10, n=1)))
         self.assertEqual(self.runs(), 1)
@@ -235,34 +234,32 @@ class CommandTokenTests(SynchronousTestCase):
         self.assertEqual(fake.paths()[-2:], ["/openapi/v3", "/slurm/v0.0.38/nodes/"])
 
 
-class RefusingOpenapi(FakeSlurmrestd):
+class RefusingOpenapi(StandIn):
     """Refuses ``/openapi/v3`` with a 401 ``refusals`` times, then answers normally."""
 
     def __init__(self, refusals):
-        FakeSlurmrestd.__init__(self, body=NODES)
+        StandIn.__init__(self, body=NODES)
         self.refusals = refusals
 
-    def render_GET(self, request):
-        """Refuse, or answer like FakeSlurmrestd."""
-        if request.path == b"/openapi/v3" and self.refusals:
+    def answer_for(self, path):
+        """Refuse, or answer like the stand-in."""
+        if path == "/openapi/v3" and self.refusals:
             self.refusals -= 1
-            self.requests.append(("/openapi/v3", {}))
-            request.setResponseCode(401)
-            return b"Authentication failure"
-        return FakeSlurmrestd.render_GET(self, request)
+            return Reply(response(401, b"Authentication failure", content_type=b"text/plain"))
+        return StandIn.answer_for(self, path)
 
 
-class VerifyingSlurmrestd(FakeSlurmrestd):
+class VerifyingSlurmrestd(StandIn):
     """Accepts only HS256 tokens signed with ``key``, unexpired by ``clock``, for ``user``."""
 
     def __init__(self, key, clock, user):
-        FakeSlurmrestd.__init__(self, body=NODES)
+        StandIn.__init__(self, body=NODES)
         self.key, self.clock, self.user = key, clock, user
         self.claims = []
 
-    def render_GET(self, request):
+    def answer_for(self, path):
         """500 (as Slurm 22.05) for a bad token; else the normal answer."""
-        token = request.getHeader(b"x-slurm-user-token") or b""
+        token = self.requests[-1][1].get("x-slurm-user-token", "")
         try:
             claims = jwt.decode(token, self.key, algorithms=["HS256"],
                                 options={"verify_exp": False, "verify_iat": False})
@@ -270,11 +267,9 @@ class VerifyingSlurmrestd(FakeSlurmrestd):
             claims = None
         if (claims is None or claims["exp"] <= self.clock.seconds()
                 or claims["sun"] != self.user):
-            self.requests.append((request.path.decode(), {}))
-            request.setResponseCode(500)
-            return REFUSED
+            return Reply(response(500, REFUSED))
         self.claims.append(claims)
-        return FakeSlurmrestd.render_GET(self, request)
+        return StandIn.answer_for(self, path)
 
 
 class MintedTokenTests(SynchronousTestCase):
@@ -289,15 +284,13 @@ class MintedTokenTests(SynchronousTestCase):
         self.reactor = FakeProcessReactor()
         self.reactor.advance(5000)
         self.fake = VerifyingSlurmrestd(KEY + b"\n\x00", self.reactor, "slurmrest")
-        self.events = []
-        globalLogPublisher.addObserver(self.events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+        self.events = self.enterContext(capturedLogs())
 
     def make_client(self, **config):
         """A client minting with the key file for slurmrest."""
         config = SlurmrestdConfig(url="http://127.0.0.1:6820", api_version="v0.0.38",
                                   user="slurmrest", jwt_key_file=self.key_file, **config)
-        return SlurmrestdClient(self.reactor, StubTreq(self.fake), config, environ={})
+        return SlurmrestdClient(self.reactor, self.fake.http_client(), config, environ={})
 
     def test_minted_token_accepted(self):
         """The minted token carries iat, exp (iat + token_lifespan) and sun, HS256."""

@@ -1,7 +1,7 @@
 """Tests for slurm_sd.sources.tokenwatch: the expiry metric and the warnings."""
 import jwt
 from twisted.internet.task import Clock
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from slurm_sd.config.parse import parse
@@ -27,9 +27,7 @@ class TokenWatchTests(SynchronousTestCase):
                        "jobs: [{node: {port: 9100}}]\n")
         self.metrics = Metrics(self.clock, config, process_metrics=False)
         self.watch = TokenWatch(self.clock, observer=self.metrics, cluster="hpc1")
-        self.events = []
-        globalLogPublisher.addObserver(self.events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+        self.events = self.enterContext(capturedLogs())
 
     def gauge(self):
         """The value of slurm_sd_token_expiry_timestamp_seconds, or None when absent."""
