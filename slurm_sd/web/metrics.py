@@ -1,21 +1,22 @@
 """
 The daemon's own metrics, served at ``GET /metrics``.
 
-:class:`Metrics` is three things at once: the poller's observer
-(``poll_succeeded`` / ``poll_failed``), the web site's request counter
-(``count_request``) and a prometheus_client collector in a registry of its own
-(never the global one). Its numbers are plain ints and floats, turned into
-metric families only when Prometheus scrapes, so counting a request costs one
-dict update, and ages are computed at scrape time from the injected clock.
+:class:`Metrics` is the poller's observer (``poll_succeeded`` /
+``poll_failed``), the web site's request counter (``count_request``) and the
+reloader's reporter, all writing to prometheus_client's own ``Counter``,
+``Gauge`` and ``Histogram`` in a registry of its own (never the global one).
+The data age is computed at scrape time from the injected clock.
+docs/metrics.rst lists every metric, label and result value.
 """
 import platform
 import re
 
-from prometheus_client import CollectorRegistry
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
 )
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.process_collector import ProcessCollector
@@ -29,8 +30,14 @@ from slurm_sd.web.resources import GetResource, NotFound
 PATH_LABELS = {b"/targets": "/targets", b"/metrics": "/metrics",
                b"/-/healthy": "/-/healthy", b"/-/ready": "/-/ready"}
 
-#: Poll results counted from the start (at 0), so ``increase()`` sees the first one.
-POLL_RESULTS = ("success", "fetch_error", "response_too_large", "bad_response", "internal")
+#: Every value of ``slurm_sd_polls_total``'s ``result`` label, exported from the
+#: start (at 0) so that ``increase()`` sees the first one; ``internal`` is any
+#: failure not named here (a bug).
+POLL_RESULTS = ("success", "fetch_error", "response_too_large", "bad_response",
+                "worker_error", "internal")
+
+#: The ``result`` values of the poll duration histogram.
+DURATION_RESULTS = ("success", "failure")
 
 #: Upper bounds (seconds) of the poll duration histogram's buckets.
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
@@ -39,30 +46,12 @@ _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
 def result_label(kind):
-    """``FetchError`` -> ``fetch_error``: the poller's failure kind as a label value."""
-    return _CAMEL.sub("_", kind).lower()
-
-
-class _Histogram:
-    """Cumulative bucket counts and a sum, for one label value."""
-
-    def __init__(self):
-        self.counts = [0] * len(DURATION_BUCKETS)
-        self.count = 0
-        self.sum = 0.0
-
-    def observe(self, seconds):
-        """Count one observation of ``seconds``."""
-        for i, bound in enumerate(DURATION_BUCKETS):
-            if seconds <= bound:
-                self.counts[i] += 1
-        self.count += 1
-        self.sum += seconds
-
-    def buckets(self):
-        """``[(le, cumulative count), ...]`` ending with ``+Inf``."""
-        return ([(repr(bound), count) for bound, count in zip(DURATION_BUCKETS, self.counts)]
-                + [("+Inf", self.count)])
+    """
+    ``FetchError`` -> ``fetch_error``: the poller's failure kind as one of
+    :data:`POLL_RESULTS` (``internal`` for a kind not declared there).
+    """
+    label = _CAMEL.sub("_", kind).lower()
+    return label if label in POLL_RESULTS else "internal"
 
 
 class Metrics:
@@ -76,39 +65,85 @@ class Metrics:
 
     def __init__(self, clock, config, process_metrics=True):
         self._clock = clock
-        self._polls = dict.fromkeys(POLL_RESULTS, 0)
-        self._durations = {"success": _Histogram(), "failure": _Histogram()}
         self._last_success = None
-        self._nodes = None
-        self._skipped = None
-        self._targets = {}
-        self._requests = {}
-        self._interval = config.interval
-        self._reload_ok = True
-        self._reload_at = clock.seconds()
-        self._token_expiry = {}
-        #: The registry ``/metrics`` serves; holds only our collectors.
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(self)
+        # No *_created series: they would double the exposition, and their wall-clock
+        # times are not the injected clock's. (Process-wide; this is the only user.)
+        disable_created_metrics()
+        #: The registry ``/metrics`` serves; holds only our metrics.
+        self.registry = registry = CollectorRegistry(auto_describe=False)
+        self._polls = Counter("slurm_sd_polls", "Polls of slurmrestd by result (success "
+                              "or the kind of failure).", ["result"], registry=registry)
+        for result in POLL_RESULTS:
+            self._polls.labels(result)
+        self._durations = Histogram("slurm_sd_poll_duration_seconds", "How long polls took "
+                                    "(fetch, decode, convert, render).", ["result"],
+                                    buckets=DURATION_BUCKETS, registry=registry)
+        for result in DURATION_RESULTS:
+            self._durations.labels(result)
+        self._last_success_at = Gauge(
+            "slurm_sd_last_success_timestamp_seconds", "When the last successful poll "
+            "ended (Unix time; 0 before the first).", registry=registry)
+        Gauge("slurm_sd_data_age_seconds", "Seconds since the node list being served was "
+              "fetched (+Inf before the first successful poll).",
+              registry=registry).set_function(self._data_age)
+        self._interval = Gauge("slurm_sd_poll_interval_seconds", "The configured seconds "
+                               "between polls.", registry=registry)
+        # Registered at the first good poll: before it there is no node count to give.
+        self._nodes = Gauge("slurm_sd_nodes", "Nodes in the last good node list.",
+                            registry=None)
+        self._skipped = Gauge("slurm_sd_nodes_skipped", "Node entries of the last good "
+                              "node list dropped (no name, or a duplicate).", registry=None)
+        # prom_job, not job: Prometheus would rename a scraped job label exported_job.
+        self._targets = Gauge("slurm_sd_targets", "Targets served per job, as of the last "
+                              "good poll.", ["prom_job"], registry=registry)
+        self._requests = Counter("slurm_sd_http_requests", "HTTP requests answered, by "
+                                 "path and status code.", ["path", "code"], registry=registry)
+        self._reload_ok = Gauge("slurm_sd_config_last_reload_successful", "1 if the last "
+                                "configuration load (start or SIGHUP) succeeded, else 0.",
+                                registry=registry)
+        self._reload_at = Gauge("slurm_sd_config_last_reload_success_timestamp_seconds",
+                                "When the configuration in effect was loaded (Unix time).",
+                                registry=registry)
+        self._token_expiry = Gauge("slurm_sd_token_expiry_timestamp_seconds", "When the "
+                                   "token sent to slurmrestd expires (its exp claim, Unix "
+                                   "time), per cluster.", ["cluster"], registry=registry)
+        self._token_clusters = set()
+        Gauge("slurm_sd_build_info", "Always 1; the labels say which slurm-sd, Twisted and "
+              "Python are running.", ["version", "twisted_version", "python_version"],
+              registry=registry).labels(__version__, twisted.__version__,
+                                        platform.python_version()).set(1)
+        self.config_loaded(config)
         if process_metrics:
-            ProcessCollector(registry=self.registry)
+            ProcessCollector(registry=registry)
+
+    def _data_age(self):
+        """Seconds since the last good poll, as of the scrape; +Inf before it."""
+        if self._last_success is None:
+            return float("inf")
+        return self._clock.seconds() - self._last_success
 
     # The poller's observer interface.
 
     def poll_succeeded(self, snapshot, seconds):
         """A poll replaced the cache with ``snapshot`` after ``seconds``."""
-        self._polls["success"] += 1
-        self._durations["success"].observe(seconds)
+        self._polls.labels("success").inc()
+        self._durations.labels("success").observe(seconds)
+        if self._last_success is None:
+            self.registry.register(self._nodes)
+            self.registry.register(self._skipped)
         self._last_success = self._clock.seconds()
-        self._nodes = snapshot.nodes
-        self._skipped = snapshot.skipped
-        self._targets = dict(snapshot.targets)
+        self._last_success_at.set(self._last_success)
+        self._nodes.set(snapshot.nodes)
+        self._skipped.set(snapshot.skipped)
+        # A job gone from the snapshot (removed by a reload) is no longer exported.
+        self._targets.clear()
+        for job, count in snapshot.targets.items():
+            self._targets.labels(job).set(count)
 
     def poll_failed(self, kind, seconds):
         """A poll failed with error class ``kind`` (or ``internal``) after ``seconds``."""
-        label = result_label(kind)
-        self._polls[label] = self._polls.get(label, 0) + 1
-        self._durations["failure"].observe(seconds)
+        self._polls.labels(result_label(kind)).inc()
+        self._durations.labels("failure").observe(seconds)
 
     # The site's request counter and the reloader's reports.
 
@@ -119,92 +154,31 @@ class Metrics:
         :param path: the request path (bytes, no query string).
         :param code: the HTTP status code sent.
         """
-        key = (PATH_LABELS.get(path, "other"), code)
-        self._requests[key] = self._requests.get(key, 0) + 1
+        self._requests.labels(PATH_LABELS.get(path, "other"), str(code)).inc()
 
     def config_loaded(self, config):
         """A configuration (at start, or by a reload) is now in effect."""
-        self._interval = config.interval
-        self._reload_ok = True
-        self._reload_at = self._clock.seconds()
+        self._interval.set(config.interval)
+        self._reload_ok.set(1)
+        self._reload_at.set(self._clock.seconds())
         # A cluster the reload removed sends no token any more.
         names = {name for name, _ in config.cluster_configs()}
-        self._token_expiry = {c: e for c, e in self._token_expiry.items() if c in names}
+        for cluster in self._token_clusters - names:
+            self.token_expiry(None, cluster)
 
     def token_expiry(self, exp, cluster):
         """Cluster ``cluster``'s token expires at ``exp`` (Unix time); None: no token, or no exp."""
         if exp is None:
-            self._token_expiry.pop(cluster, None)
+            if cluster in self._token_clusters:
+                self._token_clusters.discard(cluster)
+                self._token_expiry.remove(cluster)
         else:
-            self._token_expiry[cluster] = exp
+            self._token_clusters.add(cluster)
+            self._token_expiry.labels(cluster).set(exp)
 
     def config_failed(self):
         """A reload found a bad configuration and kept the running one."""
-        self._reload_ok = False
-
-    # The collector interface.
-
-    def collect(self):
-        """The metric families, as of now (called by the registry on each scrape)."""
-        now = self._clock.seconds()
-        polls = CounterMetricFamily("slurm_sd_polls", "Polls of slurmrestd by result "
-                                    "(success or the kind of failure).", labels=["result"])
-        for result, count in self._polls.items():
-            polls.add_metric([result], count)
-        yield polls
-
-        durations = HistogramMetricFamily("slurm_sd_poll_duration_seconds", "How long polls "
-                                          "took (fetch, decode, convert, render).",
-                                          labels=["result"])
-        for result, histogram in self._durations.items():
-            durations.add_metric([result], histogram.buckets(), histogram.sum)
-        yield durations
-
-        yield GaugeMetricFamily("slurm_sd_last_success_timestamp_seconds", "When the last "
-                                "successful poll ended (Unix time; 0 before the first).",
-                                value=0.0 if self._last_success is None else self._last_success)
-        age = float("inf") if self._last_success is None else now - self._last_success
-        yield GaugeMetricFamily("slurm_sd_data_age_seconds", "Seconds since the node list "
-                                "being served was fetched (+Inf before the first "
-                                "successful poll).", value=age)
-        yield GaugeMetricFamily("slurm_sd_poll_interval_seconds", "The configured seconds "
-                                "between polls.", value=self._interval)
-        if self._nodes is not None:
-            yield GaugeMetricFamily("slurm_sd_nodes", "Nodes in the last good node list.",
-                                    value=self._nodes)
-            yield GaugeMetricFamily("slurm_sd_nodes_skipped", "Node entries of the last "
-                                    "good node list dropped (no name, or a duplicate).",
-                                    value=self._skipped)
-        targets = GaugeMetricFamily("slurm_sd_targets", "Targets served per job, as of the "
-                                    "last good poll.", labels=["job"])
-        for job, count in self._targets.items():
-            targets.add_metric([job], count)
-        yield targets
-
-        requests = CounterMetricFamily("slurm_sd_http_requests", "HTTP requests answered, "
-                                       "by path and status code.", labels=["path", "code"])
-        for (path, code), count in sorted(self._requests.items()):
-            requests.add_metric([path, str(code)], count)
-        yield requests
-
-        yield GaugeMetricFamily("slurm_sd_config_last_reload_successful", "1 if the last "
-                                "configuration load (start or SIGHUP) succeeded, else 0.",
-                                value=1 if self._reload_ok else 0)
-        yield GaugeMetricFamily("slurm_sd_config_last_reload_success_timestamp_seconds",
-                                "When the configuration in effect was loaded (Unix time).",
-                                value=self._reload_at)
-        if self._token_expiry:
-            expiry = GaugeMetricFamily("slurm_sd_token_expiry_timestamp_seconds", "When the "
-                                       "token sent to slurmrestd expires (its exp claim, "
-                                       "Unix time), per cluster.", labels=["cluster"])
-            for cluster, exp in sorted(self._token_expiry.items()):
-                expiry.add_metric([cluster], exp)
-            yield expiry
-        build = GaugeMetricFamily("slurm_sd_build_info", "Always 1; the labels say which "
-                                  "slurm-sd, Twisted and Python are running.",
-                                  labels=["version", "twisted_version", "python_version"])
-        build.add_metric([__version__, twisted.__version__, platform.python_version()], 1)
-        yield build
+        self._reload_ok.set(0)
 
 
 class MetricsResource(GetResource):

@@ -2,16 +2,20 @@
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from treq.testing import StubTreq
+from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
 from slurm_sd import __version__
 from slurm_sd.config.parse import parse
 from slurm_sd.pipeline.render import render
+from slurm_sd.pipeline.runner import WorkerPipeline
 from slurm_sd.service.cache import TargetCache
+from slurm_sd.service.poller import Poller
 from slurm_sd.tap import build_service
-from slurm_sd.web.metrics import Metrics, MetricsResource, result_label
+from slurm_sd.web.metrics import POLL_RESULTS, Metrics, MetricsResource, result_label
 from slurm_sd.web.site import make_root
 from tests.fakes import SAMPLES
 
@@ -62,8 +66,33 @@ class MetricsTests(SynchronousTestCase):
     def test_polls_by_result_start_at_zero(self):
         """Every poll result is exported at 0 before any poll, so increase() sees the first."""
         for result in ("success", "fetch_error", "response_too_large", "bad_response",
-                       "internal"):
+                       "worker_error", "internal"):
             self.assertEqual(value(self.registry, "slurm_sd_polls_total", result=result), 0)
+        results = {dict(labels)["result"] for (name, labels) in samples(self.registry)
+                   if name == "slurm_sd_polls_total"}
+        self.assertEqual(results, set(POLL_RESULTS))
+
+    def test_undeclared_kind_is_internal(self):
+        """A failure kind not declared up front is counted as internal: no new label value."""
+        self.metrics.poll_failed("SomethingNewError", 1.0)
+        self.assertEqual(value(self.registry, "slurm_sd_polls_total", result="internal"), 1)
+        results = {dict(labels)["result"] for (name, labels) in samples(self.registry)
+                   if name == "slurm_sd_polls_total"}
+        self.assertEqual(results, set(POLL_RESULTS))
+
+    def test_no_created_series(self):
+        """No *_created series: their wall-clock times would not be the injected clock's."""
+        self.succeed()
+        self.metrics.count_request(b"/targets", 200)
+        names = {name for (name, labels) in samples(self.registry)}
+        self.assertEqual([name for name in names if name.endswith("_created")], [])
+
+    def test_targets_label_is_prom_job(self):
+        """Targets per job carry prom_job, never job (Prometheus would rename it exported_job)."""
+        self.succeed()
+        labels = {key for (name, labels) in samples(self.registry)
+                  if name == "slurm_sd_targets" for key, _ in labels}
+        self.assertEqual(labels, {"prom_job"})
 
     def test_polls_counted_by_result(self):
         """Successes and each kind of failure are counted under their own label."""
@@ -82,6 +111,7 @@ class MetricsTests(SynchronousTestCase):
         self.assertEqual([result_label(k) for k in ("FetchError", "ResponseTooLarge",
                                                     "internal")],
                          ["fetch_error", "response_too_large", "internal"])
+        self.assertEqual(result_label("WorkerError"), "worker_error")
 
     def test_last_success_from_clock(self):
         """The last success time is the injected clock's, 0 before the first success."""
@@ -125,15 +155,15 @@ class MetricsTests(SynchronousTestCase):
         self.succeed()
         self.assertEqual(value(self.registry, "slurm_sd_nodes"), 2)
         self.assertEqual(value(self.registry, "slurm_sd_nodes_skipped"), 1)
-        self.assertEqual(value(self.registry, "slurm_sd_targets", job="node"), 2)
-        self.assertEqual(value(self.registry, "slurm_sd_targets", job="dcgm"), 1)
+        self.assertEqual(value(self.registry, "slurm_sd_targets", prom_job="node"), 2)
+        self.assertEqual(value(self.registry, "slurm_sd_targets", prom_job="dcgm"), 1)
 
     def test_removed_job_disappears(self):
         """A job missing from the next snapshot (removed by a reload) is no longer exported."""
         self.succeed()
         self.metrics.poll_succeeded(render({"node": []}, node_count=0), 1)
-        self.assertEqual(value(self.registry, "slurm_sd_targets", job="node"), 0)
-        self.assertIsNone(value(self.registry, "slurm_sd_targets", job="dcgm"))
+        self.assertEqual(value(self.registry, "slurm_sd_targets", prom_job="node"), 0)
+        self.assertIsNone(value(self.registry, "slurm_sd_targets", prom_job="dcgm"))
 
     def test_requests_by_fixed_path_label(self):
         """Requests are counted by a fixed path label and code; other paths are 'other'."""
@@ -183,6 +213,38 @@ class MetricsTests(SynchronousTestCase):
             raise self.skipTest("no /proc")
         metrics = Metrics(self.clock, CONFIG)
         self.assertIsNotNone(value(metrics.registry, "process_resident_memory_bytes"))
+
+
+class WorkerFailureTests(SynchronousTestCase):
+    """A poll that fails in the worker, through the real poller and worker pipeline."""
+
+    def test_worker_error_counted(self):
+        """A worker that cannot start is counted under worker_error, declared at 0 before."""
+        reactor = MemoryReactorClock()
+
+        def refuse(*args, **kwargs):
+            raise OSError(11, "Resource temporarily unavailable")
+        reactor.spawnProcess = refuse
+        metrics = Metrics(reactor, CONFIG, process_metrics=False)
+        self.assertEqual(value(metrics.registry, "slurm_sd_polls_total",
+                               result="worker_error"), 0)
+
+        class Source:
+            """A node source with one canned body."""
+
+            where = "canned"
+
+            def fetch_nodes(self):
+                """The body (never decoded: the worker does not start)."""
+                return defer.succeed(b"{}")
+        poller = Poller(reactor, Source(), WorkerPipeline(reactor).process,
+                        TargetCache(reactor), CONFIG, observer=metrics)
+        with capturedLogs():
+            self.successResultOf(poller.poll())
+        self.assertEqual(value(metrics.registry, "slurm_sd_polls_total",
+                               result="worker_error"), 1)
+        self.assertEqual(value(metrics.registry, "slurm_sd_polls_total",
+                               result="internal"), 0)
 
 
 class MetricsResourceTests(SynchronousTestCase):
@@ -282,4 +344,4 @@ class WiringTests(SynchronousTestCase):
         self.reactor.advance(0)
         registry = self.service.metrics.registry
         self.assertEqual(value(registry, "slurm_sd_polls_total", result="success"), 1)
-        self.assertGreater(value(registry, "slurm_sd_targets", job="node"), 0)
+        self.assertGreater(value(registry, "slurm_sd_targets", prom_job="node"), 0)
