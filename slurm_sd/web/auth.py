@@ -24,6 +24,7 @@ from twisted.web.resource import Resource
 
 from slurm_sd.errors import SecretFileError
 from slurm_sd.secretfiles import ModeWarner, read_secret
+from slurm_sd.web.resources import without_body_for_head
 
 __all__ = ["AuthWrapper", "Credentials", "load_credentials", "protect"]
 
@@ -120,7 +121,7 @@ class Unauthorized(Resource):
         request.setResponseCode(401)
         request.setHeader(b"www-authenticate", self._challenge)
         request.setHeader(b"content-type", b"application/json; charset=utf-8")
-        return b'{"error": "authentication required"}\n'
+        return without_body_for_head(request, b'{"error": "authentication required"}\n')
 
 
 class AuthWrapper(Resource):

@@ -23,7 +23,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 import twisted
 from slurm_sd._version import __version__
-from slurm_sd.web.resources import GetResource, NotFound
+from slurm_sd.web.resources import GetResource
 
 #: Request paths counted under their own label; every other path is ``other``.
 #: A fixed set: a label never holds a raw path or query string (or a token).
@@ -196,9 +196,7 @@ class MetricsResource(GetResource):
         self._registry = registry
 
     def render_GET(self, request):
-        """The exposition; 404 for ``/metrics/anything``."""
-        if request.postpath not in ([], [b""]):
-            return NotFound().render(request)
+        """The exposition (``/metrics/anything`` is 404: see :class:`GetResource`)."""
         accept = request.getHeader(b"accept")
         encoder, content_type = choose_encoder(accept.decode("latin-1") if accept else "")
         request.setHeader(b"content-type", content_type.encode("ascii"))

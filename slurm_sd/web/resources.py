@@ -21,6 +21,19 @@ def _reply(request, code, body, content_type=JSON):
     return body
 
 
+def without_body_for_head(request, body):
+    """
+    ``body`` for GET; for HEAD, an empty body with GET's ``Content-Length``.
+
+    twisted.web would drop a HEAD answer's body itself, but logs a warning
+    ("... I think I'll eat it") for every such request.
+    """
+    if request.method == b"HEAD" and isinstance(body, bytes) and body:
+        request.setHeader(b"content-length", b"%d" % (len(body),))
+        return b""
+    return body
+
+
 def _json(document):
     """A small JSON document as bytes."""
     return json.dumps(document, ensure_ascii=False).encode("utf-8") + b"\n"
@@ -30,16 +43,20 @@ class GetResource(Resource):
     """
     A resource answering GET and HEAD only: every other method is 405 with
     ``Allow: GET, HEAD`` (twisted.web would answer 501 to PUT, DELETE, ...).
+    A leaf answers its own path only (and with a trailing slash): anything
+    below it is 404.
     """
 
     def render(self, request):
-        """405 for methods other than GET and HEAD; else the usual dispatch."""
+        """405 for methods other than GET and HEAD; 404 below a leaf; else GET's answer."""
         if request.method not in (b"GET", b"HEAD"):
             request.setHeader(b"allow", b"GET, HEAD")
             return _reply(request, 405, _json({
                 "error": f"method {request.method.decode('latin-1')} not allowed; "
                          f"use GET or HEAD"}))
-        return Resource.render(self, request)
+        if self.isLeaf and request.postpath not in ([], [b""]):
+            return NotFound().render(request)
+        return without_body_for_head(request, Resource.render(self, request))
 
 
 class NotFound(Resource):
@@ -49,8 +66,9 @@ class NotFound(Resource):
 
     def render(self, request):
         """A JSON 404, whatever the method."""
-        return _reply(request, 404, _json({"error": "not found", "paths": [
-            "/", "/targets?prom_job=JOB", "/metrics", "/-/healthy", "/-/ready"]}))
+        return without_body_for_head(request, _reply(request, 404, _json({
+            "error": "not found", "paths": [
+                "/", "/targets?prom_job=JOB", "/metrics", "/-/healthy", "/-/ready"]})))
 
 
 class Directory(Resource):
