@@ -167,7 +167,7 @@ def build_service(reactor, config, environ=None, load_config=None, signals=signa
                                 reactor, new, environ,
                                 token_watch(new.cluster_name or DEFAULT_CLUSTER)),
                             site, metrics,
-                            make_cluster=make_cluster)
+                            make_cluster=make_cluster, auth=root)
         ReloadService(reactor, reloader.reload, signals).setServiceParent(top)
         top.reloader = reloader
     top.clusters = clusters

@@ -39,18 +39,21 @@ class Reloader:
     :param metrics: the :class:`~slurm_sd.web.metrics.Metrics`, or None.
     :param make_cluster: ``make_cluster(name, config, several)``, a new
         :class:`~slurm_sd.service.clusters.Cluster` for a cluster a reload adds.
+    :param auth: None, or has ``config_loaded(config)``: the web authentication,
+        which reads its secret files again there, at the reload itself.
     """
 
     log = Logger()
 
     def __init__(self, load_config, clusters, make_source, site, metrics=None,
-                 make_cluster=None):
+                 make_cluster=None, auth=None):
         self._load_config = load_config
         self._clusters = clusters
         self._make_source = make_source
         self._site = site
         self._metrics = metrics
         self._make_cluster = make_cluster
+        self._auth = auth
 
     def reload(self):
         """
@@ -83,6 +86,8 @@ class Reloader:
         changes = describe_changes(old, new)
         self._apply(old, new)
         self._site.access_log = new.logging.access_log
+        if self._auth is not None:
+            self._auth.config_loaded(new)
         if self._metrics is not None:
             self._metrics.config_loaded(new)
         self.log.info("configuration reloaded from {source}: {changes}", source=new.source,

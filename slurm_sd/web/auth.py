@@ -7,9 +7,9 @@ send.  :func:`protect` wraps the whole resource tree; only ``/-/healthy`` and
 ``/-/ready`` stay open, for health checks.
 
 The secret files are read at start (a problem ends start-up in one line) and
-again whenever the configuration in effect changes, i.e. on every reload; a
-reload whose files cannot be read keeps the credentials already in use (or,
-when there were none, refuses everyone) and logs one line.  Comparisons take
+again at every reload (SIGHUP: :meth:`AuthWrapper.config_loaded`); a reload
+whose files cannot be read keeps the credentials already in use (or, when
+there were none, refuses everyone) and logs one line.  Comparisons take
 the same time whatever the input, and no secret ever goes into a log line or a
 response.
 """
@@ -130,40 +130,38 @@ class AuthWrapper(Resource):
     the children named in ``OPEN_CHILDREN``.
 
     :param wrapped: the root resource.
-    :param settings: has ``config`` (the configuration in effect; a reload
-        replaces it, and then the secret files are read again).
-    :param credentials: the credentials read at start, for ``settings.config``.
+    :param credentials: the credentials read at start.
+    :param warner: the :class:`~slurm_sd.secretfiles.ModeWarner` for later reads.
     """
 
     log = Logger()
 
-    def __init__(self, wrapped, settings, credentials, warner):
+    def __init__(self, wrapped, credentials, warner):
         Resource.__init__(self)
         self._wrapped = wrapped
-        self._settings = settings
         self._credentials = credentials
-        self._loaded_for = settings.config
         self._warner = warner
 
-    def _current(self):
-        """The credentials for the configuration in effect, re-read after a reload."""
-        config = self._settings.config
-        if config is not self._loaded_for:
-            self._loaded_for = config
-            try:
-                self._credentials = load_credentials(config.http_auth, self._warner)
-            except SecretFileError as error:
-                if self._credentials is None and config.http_auth is not None:
-                    self._credentials = _refuse_all(config.http_auth)
-                self.log.error("http_auth after reload: {error}; {kept}", error=str(error),
-                               kept="still accepting the previous credentials"
-                               if self._credentials.secret is not None
-                               else "refusing every request to /targets and /metrics")
-        return self._credentials
+    def config_loaded(self, config):
+        """
+        A reload put ``config`` in effect: read its secret files now, at the reload.
+
+        When they cannot be read, keep the credentials in use (or, when auth was
+        off, refuse everyone) and log one line.
+        """
+        try:
+            self._credentials = load_credentials(config.http_auth, self._warner)
+        except SecretFileError as error:
+            if self._credentials is None:
+                self._credentials = _refuse_all(config.http_auth)
+            self.log.error("http_auth after reload: {error}; {kept}", error=str(error),
+                           kept="still accepting the previous credentials"
+                           if self._credentials.secret is not None
+                           else "refusing every request to /targets and /metrics")
 
     def _refusal(self, request):
         """None when the request may go on, else the 401 resource."""
-        credentials = self._current()
+        credentials = self._credentials
         if credentials is None:
             return None
         values = request.requestHeaders.getRawHeaders(b"authorization") or []
@@ -193,4 +191,4 @@ def protect(root, settings, warner=None):
     """
     warner = ModeWarner() if warner is None else warner
     credentials = load_credentials(settings.config.http_auth, warner)
-    return AuthWrapper(root, settings, credentials, warner)
+    return AuthWrapper(root, credentials, warner)
