@@ -30,6 +30,9 @@ from slurm_sd.web.auth import protect
 from slurm_sd.web.metrics import Metrics, MetricsResource
 from slurm_sd.web.site import QuietSite, make_root
 from slurm_sd.web.status import StatusPage
+from slurm_sd.web.tls import wrap as tls_wrap
+from slurm_sd.web.webauth import UsersAuth, thread_runner
+from slurm_sd.web.webfiles import WebConfigFiles
 
 log = Logger()
 
@@ -145,12 +148,22 @@ def build_service(reactor, config, environ=None, load_config=None, signals=signa
         clusters.add(make_cluster(name, cluster_config, bool(config.clusters)))
     root = make_root(clusters, clusters,
                      extra={b"metrics": MetricsResource(metrics.registry)}, status=status)
+    web_files = None
     try:
-        root = protect(root, clusters)   # http_auth
+        if config.web_config_file is not None:
+            web_files = WebConfigFiles(config.web_config_file)
+            root = UsersAuth(root, web_files, thread_runner(reactor))
+        else:
+            root = protect(root, clusters)   # http_auth
+    except ConfigError as error:
+        raise SystemExit(f"slurm-sd: {config.source}: web_config_file: {error}")
     except SecretFileError as error:
         raise SystemExit(f"slurm-sd: {config.source}: {error}")
     site = QuietSite(root, access_log=config.logging.access_log,
                      count_request=metrics.count_request)
+    listening = site
+    if web_files is not None and web_files.context is not None:
+        listening = tls_wrap(site, web_files.current_context)
     try:
         endpoint = serverFromString(reactor, config.listen)
     except Exception as error:
@@ -160,7 +173,7 @@ def build_service(reactor, config, environ=None, load_config=None, signals=signa
                          f"{config.listen!r}: {reason}")
     top = MultiService()
     clusters.setServiceParent(top)
-    ListeningService(reactor, config.listen, endpoint, site).setServiceParent(top)
+    ListeningService(reactor, config.listen, endpoint, listening).setServiceParent(top)
     if load_config is not None:
         reloader = Reloader(load_config, clusters,
                             lambda new: make_source(

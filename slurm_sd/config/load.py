@@ -5,7 +5,12 @@ import os
 
 import attr
 
-from slurm_sd.config.parse import check_api_version, check_url, parse
+from slurm_sd.config.parse import (
+    check_api_version,
+    check_url,
+    check_web_config_file,
+    parse,
+)
 from slurm_sd.config.reader import Reader
 from slurm_sd.errors import ConfigError
 
@@ -68,7 +73,7 @@ def apply_overrides(config, options):
                                    "cluster's slurmrestd section of the file")
     if slurm:
         top["slurmrestd"] = attr.evolve(config.slurmrestd, **slurm)
-    return attr.evolve(config, **top)
+    return check_web_config_file(reader, attr.evolve(config, **top), "--listen")
 
 
 def load(path, options=None, opener=open):

@@ -106,6 +106,8 @@ class Config:
     target_address = attr.ib(default="address",
                              validator=attr.validators.in_(TARGET_ADDRESSES))
     http_auth = attr.ib(default=None)
+    #: The exporter-toolkit web configuration (TLS, bcrypt basic auth), or None.
+    web_config_file = attr.ib(default=None)
     logging = attr.ib(default=attr.Factory(LoggingConfig))
     source = attr.ib(default="<string>")
     #: Non-fatal remarks found while parsing (e.g. two jobs on one port).

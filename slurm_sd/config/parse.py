@@ -234,7 +234,26 @@ def _parse_clusters(reader, value):
 
 
 _TOP_KEYS = ("slurmrestd", "clusters", "interval", "cluster_name", "listen",
-             "target_address", "http_auth", "logging", "jobs")
+             "target_address", "http_auth", "web_config_file", "logging", "jobs")
+
+
+def check_web_config_file(reader, config, listen_key="listen"):
+    """
+    ``web_config_file`` replaces ``http_auth`` and an ``ssl:`` listen string:
+    refuse a configuration that has it and either of them.
+
+    :param listen_key: where the listen string came from (``--listen``).
+    """
+    if config.web_config_file is None:
+        return config
+    if config.http_auth is not None:
+        reader.fail("web_config_file", "cannot be used together with http_auth: put the "
+                                       "users in its basic_auth_users, or use http_auth alone")
+    if config.listen.split(":", 1)[0].strip().lower() == "ssl":
+        reader.fail(listen_key, "an ssl: endpoint cannot be used together with "
+                                "web_config_file: listen on tcp: and set tls_server_config "
+                                "in the web configuration file")
+    return config
 
 
 def parse(text, source="<string>"):
@@ -288,8 +307,10 @@ def parse(text, source="<string>"):
                                                  TARGET_ADDRESSES)
     if document.get("http_auth") is not None:
         kwargs["http_auth"] = _parse_http_auth(reader, document["http_auth"])
+    if document.get("web_config_file") is not None:
+        kwargs["web_config_file"] = reader.path(document["web_config_file"], "web_config_file")
     if document.get("logging") is not None:
         kwargs["logging"] = _parse_logging(reader, document["logging"])
-    return Config(**kwargs)
+    return check_web_config_file(reader, Config(**kwargs))
 
 

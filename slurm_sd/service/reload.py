@@ -8,8 +8,10 @@ installs the SIGHUP handler while the daemon runs; the handler only hands the
 work to the reactor thread (``callFromThread``, as twistd's own SIGUSR1 log
 rotation does), so nothing runs inside the signal handler itself.
 
-``listen`` and ``logging.format`` are bound when the daemon starts: a reload
-that changes them says that a restart is needed and keeps the running values.
+``listen``, ``logging.format`` and ``web_config_file`` are bound when the
+daemon starts: a reload that changes them says that a restart is needed and
+keeps the running values (the web configuration file itself is re-read
+whenever it changes: :mod:`slurm_sd.web.webfiles`).
 """
 import signal
 
@@ -21,7 +23,7 @@ from slurm_sd.errors import ConfigError
 from slurm_sd.service.changes import describe_changes, settings, show
 
 #: Settings a reload cannot apply to a running daemon (dotted key path).
-RESTART_ONLY = ("listen", "logging.format")
+RESTART_ONLY = ("listen", "logging.format", "web_config_file")
 
 
 class Reloader:
@@ -79,7 +81,12 @@ class Reloader:
                 self.log.warn("configuration reload: {key} {after} needs a restart of "
                               "slurm-sd; keeping {before} until then", key=key,
                               before=show(before), after=show(after))
-        new = attr.evolve(new, listen=old.listen,
+        # Switching between http_auth and web_config_file waits for the restart too:
+        # until then the running authentication stays.
+        http_auth = (old.http_auth if new.web_config_file != old.web_config_file
+                     else new.http_auth)
+        new = attr.evolve(new, listen=old.listen, web_config_file=old.web_config_file,
+                          http_auth=http_auth,
                           logging=attr.evolve(new.logging, format=old.logging.format))
         for warning in new.warnings:
             self.log.warn("{remark}", remark=warning)
