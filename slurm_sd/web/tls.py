@@ -76,13 +76,11 @@ def make_context(tls, source):
         try:
             use(path)
         except SSL.Error as error:
-            raise ConfigError(source, f"tls_server_config.{key}",
-                              f"cannot use {path}: {_reason(error)}")
-    try:
-        context.check_privatekey()
-    except SSL.Error:
-        raise ConfigError(source, "tls_server_config.key_file",
-                          f"{tls.key_file} is not the key of {tls.cert_file}")
+            reason = _reason(error)
+            if key == "key_file" and "mismatch" in reason:
+                reason = f"it is not the key of {tls.cert_file}"
+            raise ConfigError(source, f"tls_server_config.{key}", f"cannot use {path}: "
+                                                                 f"{reason}")
     if tls.client_auth_type == "NoClientCert":
         return context
     mode = SSL.VERIFY_PEER
