@@ -35,6 +35,7 @@ from slurm_sd.pipeline.runner import process
 from slurm_sd.pipeline.tally import table, tally
 from slurm_sd.sources.choose import make_source
 from slurm_sd.sources.file import FileSource, StdinSource
+from slurm_sd.web.webfiles import WebConfigFiles
 
 
 def _parser():
@@ -106,6 +107,12 @@ def check(path, out, err, environ):
         err.write(f"slurm-sd: {config.source}: listen: bad endpoint {config.listen!r}: "
                   f"{error}\n")
         return 1
+    if config.web_config_file is not None:
+        try:
+            WebConfigFiles(config.web_config_file)   # what the daemon reads at start
+        except ConfigError as error:
+            err.write(f"slurm-sd: {config.source}: web_config_file: {error}\n")
+            return 1
     lines, warnings = summary(config, environ)
     lines += [f"warning: {warning}" for warning in warnings]
     out.write(("\n".join(lines) + "\n").encode("utf-8"))

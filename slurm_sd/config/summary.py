@@ -61,7 +61,10 @@ def summary(config, environ):
     lines.append(f"polls every {config.interval:g} s; listens on {config.listen}; target "
                  f"host from {config.target_address}; cluster_name {cluster}")
     auth = config.http_auth
-    if auth is None:
+    if config.web_config_file is not None:
+        lines.append(f"web_config_file: {config.web_config_file} (TLS and basic auth; "
+                     f"re-read when it changes)")
+    elif auth is None:
         lines.append("http_auth: none (anyone who can connect may read /targets and /metrics)")
     else:
         if auth.bearer_token_file:

@@ -1,9 +1,11 @@
 """Tests for slurm_sd.web.webconfig and the web_config_file key: parsing, conflicts, reloads."""
 import io
+import os
 
 import attr
 from twisted.trial.unittest import SynchronousTestCase
 
+from slurm_sd.cli import check
 from slurm_sd.config.load import apply_overrides
 from slurm_sd.config.model import HttpAuth
 from slurm_sd.config.parse import parse
@@ -195,3 +197,34 @@ class ReloadTests(SynchronousTestCase):
         old = attr.evolve(parse(BASE), http_auth=auth)
         after = self.reload(old, parse(BASE + "web_config_file: /a.yml\n"))
         self.assertEqual((after.web_config_file, after.http_auth), (None, auth))
+
+
+class CheckCommandTests(SynchronousTestCase):
+    """``slurm-sd check`` reads the web configuration file as the daemon would at start."""
+
+    def run_check(self, web_text):
+        """``(status, stdout, stderr)`` of check on a config naming a web file with ``web_text``."""
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        with open(os.path.join(directory, "web.yml"), "w") as handle:
+            handle.write(web_text)
+        path = os.path.join(directory, "config.yaml")
+        with open(path, "w") as handle:
+            handle.write(BASE + "web_config_file: web.yml\n")
+        out, err = io.BytesIO(), io.StringIO()
+        status = check(path, out, err, {})
+        return status, out.getvalue().decode(), err.getvalue(), directory
+
+    def test_good(self):
+        """A usable file: status 0 and a line saying where TLS and auth come from."""
+        status, out, err, directory = self.run_check("basic_auth_users: {}\n")
+        self.assertEqual((status, err), (0, ""))
+        self.assertIn(f"web_config_file: {directory}/web.yml (TLS and basic auth", out)
+
+    def test_bad(self):
+        """A file the daemon could not start with: status 1 and one line naming the key."""
+        status, out, err, directory = self.run_check(TLS)
+        self.assertEqual(status, 1)
+        self.assertEqual(err, f"slurm-sd: {directory}/config.yaml: web_config_file: "
+                              f"{directory}/web.yml: tls_server_config.cert_file: cannot read "
+                              f"{directory}/cert.pem: No such file or directory\n")
