@@ -5,8 +5,6 @@ naming the file, the key path (``jobs[1].dcgm.port``) and what is wrong.
 import re
 from urllib.parse import urlsplit
 
-import yaml
-
 from slurm_sd.config.model import (
     GROUP_BY,
     JOB_KEYS,
@@ -19,7 +17,6 @@ from slurm_sd.config.model import (
 )
 from slurm_sd.config.reader import Reader, kind
 from slurm_sd.config.tokenkeys import TOKEN_KEYS, parse_token_keys
-from slurm_sd.errors import ConfigError
 from slurm_sd.slurm import (
     NEWEST_MINOR,
     OLDEST_MINOR,
@@ -267,13 +264,7 @@ def parse(text, source="<string>"):
     :raises ConfigError: on any bad value or unknown key.
     """
     reader = Reader(source)
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ConfigError(source, "", f"not valid YAML at {where}: {problem}")
+    document = reader.load_yaml(text)
     document = reader.mapping(document, "", _TOP_KEYS)
     has_clusters = document.get("clusters") is not None
     if has_clusters and document.get("slurmrestd") is not None:

@@ -6,6 +6,8 @@ import copy
 import math
 import os
 
+import yaml
+
 from slurm_sd.errors import ConfigError
 
 
@@ -24,6 +26,16 @@ class Reader:
         scoped = copy.copy(self)
         scoped.prefix = join(self.prefix, prefix)
         return scoped
+
+    def load_yaml(self, text):
+        """``yaml.safe_load(text)``; a syntax error is one line naming the place."""
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            self.fail("", f"not valid YAML at {where}: {problem}")
 
     def fail(self, path, message):
         """Raise the one-line error for ``path``."""

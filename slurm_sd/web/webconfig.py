@@ -9,7 +9,6 @@ naming the file and the key. docs/web-config.rst describes the format.
 import re
 
 import attr
-import yaml
 
 from slurm_sd.config.reader import Reader
 
@@ -140,13 +139,7 @@ def parse_web_config(text, source="<string>"):
     :raises ConfigError: on any bad value or unknown key.
     """
     reader = Reader(source)
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        reader.fail("", f"not valid YAML at {where}: {problem}")
+    document = reader.load_yaml(text)
     if isinstance(document, dict):
         for key in _UNSUPPORTED_TOP:
             if key in document:
