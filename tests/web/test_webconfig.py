@@ -3,6 +3,8 @@ import io
 import os
 
 import attr
+from twisted.internet.task import Clock
+from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
 from slurm_sd.cli import check
@@ -10,9 +12,13 @@ from slurm_sd.config.load import apply_overrides
 from slurm_sd.config.model import HttpAuth
 from slurm_sd.config.parse import parse
 from slurm_sd.errors import ConfigError
+from slurm_sd.service.cache import TargetCache
+from slurm_sd.service.clusters import ClusterSet
+from slurm_sd.service.poller import Poller
 from slurm_sd.service.reload import Reloader
 from slurm_sd.tap import Options
 from slurm_sd.web.webconfig import parse_web_config
+from tests.service.test_poller import ScriptedSource, fake_process
 
 HASH = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi"
 SOURCE = "/etc/slurm-sd/web.yml"
@@ -161,22 +167,16 @@ class ReloadTests(SynchronousTestCase):
 
     def reload(self, old, new):
         """Run a Reloader from ``old`` to ``new``; the config in effect after it."""
-        class Poller:
-            """The running poller: its config, and reconfigure."""
-
-            config = old
-            source = None
-
-            def reconfigure(self, source, config):
-                """Take the new config."""
-                self.config = config
-
         class Site:
             """The running site."""
 
             access_log = False
-        poller = Poller()
-        return Reloader(lambda: new, poller, lambda config: None, Site()).reload()
+        clock = Clock()
+        cache = TargetCache(clock)
+        poller = Poller(clock, ScriptedSource(), fake_process, cache, old)
+        with capturedLogs():
+            return Reloader(lambda: new, ClusterSet.of_one(cache, poller),
+                            lambda config: None, Site()).reload()
 
     def test_web_config_file_needs_restart(self):
         """A new web_config_file path is kept for the restart; the old one stays."""
