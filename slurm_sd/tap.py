@@ -159,8 +159,9 @@ def build_service(reactor, config, environ=None, load_config=None, signals=signa
         raise SystemExit(f"slurm-sd: {config.source}: web_config_file: {error}")
     except SecretFileError as error:
         raise SystemExit(f"slurm-sd: {config.source}: {error}")
+    # The injected reactor, not the global one, keeps the connections' timeouts.
     site = QuietSite(root, access_log=config.logging.access_log,
-                     count_request=metrics.count_request)
+                     count_request=metrics.count_request, reactor=reactor)
     listening = site
     if web_files is not None and web_files.context is not None:
         listening = tls_wrap(site, web_files.current_context)
