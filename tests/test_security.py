@@ -14,7 +14,6 @@ import tempfile
 import time
 import uuid
 
-import bcrypt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -22,19 +21,16 @@ from cryptography.x509.oid import NameOID
 from treq.client import HTTPClient
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import UNIXServerEndpoint
-from twisted.internet.ssl import Certificate, PrivateCertificate, optionsForClientTLS
-from twisted.logger import capturedLogs, formatEvent, globalLogPublisher
+from twisted.internet.ssl import Certificate
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool
-from twisted.web.iweb import IPolicyForHTTPS
-from zope.interface import implementer
 
 from slurm_sd.config.load import apply_overrides
 from slurm_sd.config.parse import parse
 from slurm_sd.service import poller as poller_module
 from slurm_sd.tap import build_service
 from tests.answers import ERROR_511, BreakOff, Flood, Reply, Silent, response
-from tests.certs import make_set, write
 from tests.fakes import SAMPLES, captured, fixture
 from tests.realtime import deadline, first_snapshot, poll_ended
 from tests.standin import StandIn
@@ -359,70 +355,3 @@ def make_jwt(exp, tail):
     def part(data):
         return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
     return f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part({'exp': exp})}.{tail}"
-
-
-@implementer(IPolicyForHTTPS)
-class _ClientCertificatePolicy:
-    """Agent TLS options: trust ``ca``, present ``client`` (a PrivateCertificate or None)."""
-
-    def __init__(self, ca, client):
-        self._ca = ca
-        self._client = client
-
-    def creatorForNetloc(self, hostname, port):
-        """The same options whatever the address (the certificate names localhost)."""
-        return optionsForClientTLS("localhost", trustRoot=self._ca,
-                                   clientCertificate=self._client)
-
-
-class WebConfigTLSTests(DaemonTestCase):
-    """web_config_file's TLS with client certificates, on the real reactor."""
-
-    @defer.inlineCallbacks
-    def test_client_certificate_and_bcrypt(self):
-        """Only a client with the CA's certificate and the right password gets /targets;
-        neither the password nor its hash shows in a log line or an answer."""
-        events = []
-        globalLogPublisher.addObserver(events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, events.append)
-        paths = make_set(self.dir)
-        hashed = bcrypt.hashpw(b"tls-webpw", bcrypt.gensalt(4)).decode()
-        web = write(self.dir, "web.yml", (
-            "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n"
-            "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n"
-            f"basic_auth_users:\n  prometheus: '{hashed}'\n").encode())
-        port = yield self.start(
-            f"slurmrestd: {{url: 'file:{SAMPLES}/slurm-22.05-v0.0.38-nodes.json'}}\n"
-            f"listen: 'tcp:0:interface=127.0.0.1'\nweb_config_file: {web}\n"
-            f"jobs: [{{node: {{port: 9100}}}}]\n")
-        yield deadline(wait_until(lambda: self.service.cache.snapshot is not None))
-
-        def read(name):
-            with open(paths[name], "rb") as handle:
-                return handle.read()
-        ca = Certificate.loadPEM(read("ca"))
-        client = PrivateCertificate.loadPEM(read("client_cert") + read("client_key"))
-        pool = HTTPConnectionPool(reactor, persistent=False)
-        http = HTTPClient(Agent(reactor, contextFactory=_ClientCertificatePolicy(ca, client),
-                                pool=pool))
-        url = f"https://127.0.0.1:{port}/targets?prom_job=node"
-        good = {b"authorization": [b"Basic " + base64.b64encode(b"prometheus:tls-webpw")]}
-        code, _, body = yield self.fetch(http, "GET", url, good)
-        self.assertEqual(code, 200)
-        self.assertIn("127.0.0.1:9100", json.loads(body)[0]["targets"])
-        code, _, refused = yield self.fetch(http, "GET", url, {b"authorization": [
-            b"Basic " + base64.b64encode(b"prometheus:wrong")]})
-        self.assertEqual(code, 401)
-        _, _, metrics = yield self.fetch(http, "GET", url.replace("/targets", "/metrics"), good)
-        write(self.dir, "web.yml", b"basic_auth_users:\n  prometheus: tls-webpw\n")
-        code, _, _ = yield self.fetch(http, "GET", url, good)   # a bad change: kept
-        self.assertEqual(code, 200)
-        said = [formatEvent(event) + repr(event) for event in events]
-        self.assertTrue(any("basic_auth_users.prometheus: must be a bcrypt hash" in line
-                            for line in said))
-        for text in said + [body.decode(), refused.decode(), metrics.decode()]:
-            self.assertNotIn("tls-webpw", text)
-            self.assertNotIn(hashed, text)
-        anonymous = HTTPClient(Agent(reactor, contextFactory=_ClientCertificatePolicy(
-            ca, None), pool=HTTPConnectionPool(reactor, persistent=False)))
-        yield self.assertFailure(deadline(anonymous.get(url, headers=good)), Exception)

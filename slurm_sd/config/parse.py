@@ -235,18 +235,13 @@ _TOP_KEYS = ("slurmrestd", "clusters", "interval", "cluster_name", "listen",
 
 
 def check_web_config_file(reader, config, listen_key="listen"):
-    """
-    ``web_config_file`` replaces ``http_auth`` and an ``ssl:`` listen string:
-    refuse a configuration that has it and either of them.
-
-    :param listen_key: where the listen string came from (``--listen``).
-    """
-    if config.web_config_file is None:
-        return config
-    if config.http_auth is not None:
+    """``web_config_file`` replaces ``http_auth`` and an ``ssl:`` listen string (given
+    as ``listen_key``, or ``--listen``): refuse a configuration with it and either."""
+    web = config.web_config_file is not None
+    if web and config.http_auth is not None:
         reader.fail("web_config_file", "cannot be used together with http_auth: put the "
                                        "users in its basic_auth_users, or use http_auth alone")
-    if config.listen.split(":", 1)[0].strip().lower() == "ssl":
+    if web and config.listen.split(":", 1)[0].strip().lower() == "ssl":
         reader.fail(listen_key, "an ssl: endpoint cannot be used together with "
                                 "web_config_file: listen on tcp: and set tls_server_config "
                                 "in the web configuration file")

@@ -3,29 +3,23 @@ import base64
 import io
 import json
 import os
-import signal
-import stat
 
 import attr
 from treq.testing import StubTreq
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
-from twisted.logger import LogLevel, capturedLogs
+from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
 from slurm_sd.config.model import HttpAuth
 from slurm_sd.config.parse import parse
-from slurm_sd.errors import SecretFileError
 from slurm_sd.pipeline.render import render
-from slurm_sd.secretfiles import ModeWarner, own_groups, read_secret
 from slurm_sd.service.cache import TargetCache
 from slurm_sd.tap import Options, build_service
 from slurm_sd.web import auth as auth
-from slurm_sd.web.auth import Credentials, protect
+from slurm_sd.web.auth import protect
 from slurm_sd.web.site import make_root
-from tests.logged import log_lines
-from tests.service.test_reload import FakeSignals, ThreadCallReactor
 
 BASE = ("slurmrestd: {url: 'http://127.0.0.1:6820'}\ninterval: 60\n"
         "jobs:\n  - node: {port: 9100}\n")
@@ -209,88 +203,6 @@ class NoAuthTests(AuthTestCase):
         self.assertEqual(self.get("/nope")[0], 404)
 
 
-class ReloadTests(AuthTestCase):
-    """The secret files are read again at each reload."""
-
-    def test_rotated_on_reload(self):
-        """A new password in the same file is used once the configuration is reloaded."""
-        path = self.secret("pw", "one")
-        settings = self.serve(self.config(username="u", password_file=path))
-        self.secret("pw", "two")
-        self.assertEqual(self.get("/targets", basic("u", "one"))[0], 200)
-        self.reload(settings, attr.evolve(settings.config))
-        self.assertEqual(self.get("/targets", basic("u", "one"))[0], 401)
-        self.assertEqual(self.get("/targets", basic("u", "two"))[0], 200)
-
-    def test_unreadable_on_reload_keeps_old(self):
-        """A reload whose file cannot be read keeps the old credentials and logs one line."""
-        settings = self.serve(self.config(username="u", password_file=self.secret("pw", "one")))
-        self.reload(settings, self.config(username="u", password_file=self.dir + "/missing"))
-        self.assertEqual(self.get("/targets", basic("u", "one"))[0], 200)
-        [line] = log_lines(self.events, LogLevel.error)
-        self.assertIn("http_auth.password_file: cannot read " + self.dir + "/missing", line)
-        self.assertIn("still accepting the previous credentials", line)
-
-    def test_enabled_on_reload_unreadable_refuses(self):
-        """Auth switched on by a reload with an unreadable file refuses everyone."""
-        settings = self.serve(self.config())
-        self.reload(settings, self.config(bearer_token_file=self.dir + "/missing"))
-        self.assertEqual(self.get("/targets")[0], 401)
-        self.assertEqual(self.get("/targets", b"Bearer ")[0], 401)
-        self.assertEqual(self.get("/-/healthy")[0], 200)
-        [line] = log_lines(self.events, LogLevel.error)
-        self.assertIn("refusing every request", line)
-
-    def test_switched_off_on_reload(self):
-        """A reload without http_auth opens /targets again."""
-        settings = self.serve(self.config(bearer_token_file=self.secret("t", "x")))
-        self.reload(settings, self.config())
-        self.assertEqual(self.get("/targets")[0], 200)
-
-
-class DaemonReloadTests(AuthTestCase):
-    """SIGHUP through the daemon as makeService builds it: the files are read at the reload."""
-
-    def setUp(self):
-        """The daemon with basic auth from a password file, and a fake SIGHUP."""
-        AuthTestCase.setUp(self)
-        self.path = self.secret("pw", "one")
-        text = BASE + "http_auth: {username: u, password_file: %s}\n" % (self.path,)
-        options = Options(opener=lambda path, encoding=None: io.StringIO(text))
-        options.parseOptions(["--config", self.dir + "/c.yaml", "--listen", "tcp:9911"])
-        self.reactor = ThreadCallReactor()
-        self.signals = FakeSignals()
-        service = build_service(self.reactor, options.config, environ={},
-                                load_config=options.load_config, signals=self.signals)
-        service.startService()
-        self.addCleanup(service.stopService)
-        self.http = StubTreq(service.site.resource)
-
-    def sighup(self):
-        """Send SIGHUP and let the reactor run the reload."""
-        self.signals.send(signal.SIGHUP)
-        self.reactor.run_thread_calls()
-
-    def test_read_at_the_reload(self):
-        """The file's content at the SIGHUP counts, not what it holds at a later request."""
-        self.secret("pw", "two")
-        self.sighup()
-        self.secret("pw", "three")   # changed again, without a reload
-        self.assertEqual(self.get("/metrics", basic("u", "two"))[0], 200)
-        self.assertEqual(self.get("/metrics", basic("u", "three"))[0], 401)
-        self.assertEqual(self.get("/metrics", basic("u", "one"))[0], 401)
-
-    def test_unreadable_logged_at_the_reload(self):
-        """A file unreadable at the SIGHUP is logged then, before any request comes."""
-        os.remove(self.path)
-        self.sighup()
-        [line] = log_lines(self.events, LogLevel.error)
-        self.assertIn(f"http_auth.password_file: cannot read {self.path}", line)
-        self.assertIn("still accepting the previous credentials", line)
-        self.secret("pw", "two")
-        self.assertEqual(self.get("/metrics", basic("u", "one"))[0], 200)
-
-
 class StartTests(AuthTestCase):
     """At start, a secret file that cannot be used ends start-up in one line."""
 
@@ -324,126 +236,3 @@ class StartTests(AuthTestCase):
         service = build_service(MemoryReactorClock(), options.config, environ={})
         [site] = [s.factory for s in service if hasattr(s, "factory")]
         self.assertIsInstance(site.resource, auth.AuthWrapper)
-
-
-def _stat_with_gid(real_stat, path, gid):
-    """``os.stat`` that reports ``gid`` as the group of ``path``."""
-    def fake(name, *args, **kwargs):
-        result = real_stat(name, *args, **kwargs)
-        if name != path:
-            return result
-        fields = list(result)
-        fields[stat.ST_GID] = gid
-        return os.stat_result(fields)
-    return fake
-
-
-class SecretFileTests(AuthTestCase):
-    """Reading secret files, and the warning about loose permissions."""
-
-    def test_read_strips(self):
-        """Surrounding whitespace is stripped, as Prometheus does."""
-        self.assertEqual(read_secret(self.secret("s", "\n abc \r\n"), "k"), "abc")
-
-    def test_not_utf8(self):
-        """A binary file is refused by name."""
-        path = os.path.join(self.dir, "bin")
-        with open(path, "wb") as handle:
-            handle.write(b"\xff\xfe")
-        self.assertIn("is not UTF-8", str(self.assertRaises(SecretFileError, read_secret,
-                                                             path, "k")))
-
-    def test_credentials_repr_hides_secret(self):
-        """The credentials' repr shows the scheme only."""
-        self.assertEqual(repr(Credentials("Basic", b"u", b"pw")), "<Credentials Basic>")
-
-    def test_mode_warning_once_per_change(self):
-        """A file readable by others is warned about once, again after each mode change."""
-        warner = ModeWarner(groups=set)   # the file's group is not one of ours
-        path = self.secret("t", "x", mode=0o644)
-        gid = os.stat(path).st_gid
-        for _ in range(3):
-            warner.check(path, "http_auth.bearer_token_file")
-        lines = log_lines(self.events, LogLevel.warn)
-        self.assertEqual(lines, [f"http_auth.bearer_token_file {path} is readable by its "
-                                 f"group and others (gid {gid}, not one of slurm-sd's "
-                                 f"groups) (mode 0644): run chmod 600 {path}, or chgrp it "
-                                 f"to slurm-sd's group and chmod 640"])
-        os.chmod(path, 0o640)
-        warner.check(path, "k")
-        os.chmod(path, 0o600)
-        warner.check(path, "k")
-        warner.check(path, "k")
-        os.chmod(path, 0o604)
-        warner.check(path, "k")
-        lines = log_lines(self.events, LogLevel.warn)
-        self.assertEqual(len(lines), 3)
-        self.assertIn("readable by its group (gid", lines[1])
-        self.assertIn("(mode 0640)", lines[1])
-        self.assertIn(f"readable by others (mode 0604): run chmod o-rwx {path}", lines[2])
-
-    def test_private_file_no_warning(self):
-        """A file only its owner can read is not warned about."""
-        warner = ModeWarner()
-        self.assertFalse(warner.check(self.secret("t", "x", mode=0o600), "k"))
-        self.assertFalse(warner.check(self.secret("u", "x", mode=0o400), "k"))
-        self.assertEqual(log_lines(self.events, LogLevel.warn), [])
-
-    def test_own_group_may_read(self):
-        """0640 with the daemon's own (effective) group is not warned about; 0644 still is."""
-        path = self.secret("t", "x", mode=0o640)
-        self.assertIn(os.stat(path).st_gid, own_groups())   # the test's own file
-        warner = ModeWarner()
-        self.assertFalse(warner.check(path, "k"))
-        self.assertEqual(log_lines(self.events, LogLevel.warn), [])
-        os.chmod(path, 0o644)
-        self.assertTrue(warner.check(path, "k"))
-        [line] = log_lines(self.events, LogLevel.warn)
-        self.assertEqual(line, f"k {path} is readable by others (mode 0644): "
-                               f"run chmod o-rwx {path}")
-
-    def test_supplementary_group_may_read(self):
-        """A group the daemon is in only as a supplementary group may read too."""
-        path = self.secret("t", "x", mode=0o440)
-        gid = os.stat(path).st_gid
-        self.assertFalse(ModeWarner(groups=lambda: {gid + 1, gid}).check(path, "k"))
-        self.assertTrue(ModeWarner(groups=lambda: {gid + 1}).check(path, "k"))
-        [line] = log_lines(self.events, LogLevel.warn)
-        self.assertIn(f"is readable by its group (gid {gid}, not one of slurm-sd's groups)",
-                      line)
-
-    def test_own_groups(self):
-        """own_groups is the effective group and the supplementary groups."""
-        self.patch(os, "getegid", lambda: 7)
-        self.patch(os, "getgroups", lambda: [8, 9])
-        self.assertEqual(own_groups(), {7, 8, 9})
-
-    def test_group_change_warned_again(self):
-        """The same mode with a different group is looked at again."""
-        path = self.secret("t", "x", mode=0o640)
-        gid = os.stat(path).st_gid
-        warner = ModeWarner(groups=lambda: {gid})
-        self.assertFalse(warner.check(path, "k"))
-        self.patch(os, "stat", _stat_with_gid(os.stat, path, gid + 1))
-        self.assertTrue(warner.check(path, "k"))
-        self.assertEqual(len(log_lines(self.events, LogLevel.warn)), 1)
-
-    def test_auth_file_warned_at_start(self):
-        """A loose http_auth file is warned about when it is read."""
-        path = self.secret("pw", "x", mode=0o644)
-        self.serve(self.config(username="u", password_file=path))
-        [line] = log_lines(self.events, LogLevel.warn)
-        self.assertIn(f"http_auth.password_file {path} is readable", line)
-        self.assertIn(f"chmod o-rwx {path}", line)
-
-    def test_slurmrestd_token_file_warned_once(self):
-        """A loose slurmrestd token file is warned about once, not on every poll."""
-        from tests.sources.test_slurmrestd import make_client
-        from tests.standin import StandIn
-        path = self.secret("jwt", "eyJ-distinct-jwt", mode=0o644)
-        client = make_client(StandIn(), user="slurm", token_file=path)
-        for _ in range(3):
-            self.successResultOf(client.fetch_nodes())
-        [line] = log_lines(self.events, LogLevel.warn)
-        self.assertEqual(line, f"slurmrestd.token_file {path} is readable by others "
-                               f"(mode 0644): run chmod o-rwx {path}")
