@@ -113,7 +113,7 @@ class AccessLogTests(SynchronousTestCase):
         from twisted.web.resource import Resource
 
         from slurm_sd.web.site import QuietSite
-        from tests.web.test_metrics import http_get
+        from tests.web.test_metrics_wiring import http_get
         site = QuietSite(Resource(), access_log=access_log)
         site.logFile = io.StringIO()
         http_get(site, b"/targets?prom_job=node")
