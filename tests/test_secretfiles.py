@@ -67,6 +67,13 @@ class SecretFileTests(AuthTestCase):
         self.assertIn("(mode 0640)", lines[1])
         self.assertIn(f"readable by others (mode 0604): run chmod o-rwx {path}", lines[2])
 
+    def test_private_file_no_warning(self):
+        """A file only its owner can read is not warned about."""
+        warner = ModeWarner()
+        self.assertFalse(warner.check(self.secret("t", "x", mode=0o600), "k"))
+        self.assertFalse(warner.check(self.secret("u", "x", mode=0o400), "k"))
+        self.assertEqual(log_lines(self.events, LogLevel.warn), [])
+
     def test_own_group_may_read(self):
         """0640 with the daemon's own (effective) group is not warned about; 0644 still is."""
         path = self.secret("t", "x", mode=0o640)
@@ -116,10 +123,10 @@ class SecretFileTests(AuthTestCase):
 
     def test_slurmrestd_token_file_warned_once(self):
         """A loose slurmrestd token file is warned about once, not on every poll."""
-        from tests.fakes import FakeSlurmrestd
-        from tests.sources.test_slurmrestd import NODES, make_client
+        from tests.sources.test_slurmrestd import make_client
+        from tests.standin import StandIn
         path = self.secret("jwt", "eyJ-distinct-jwt", mode=0o644)
-        client = make_client(FakeSlurmrestd(body=NODES), user="slurm", token_file=path)
+        client = make_client(StandIn(), user="slurm", token_file=path)
         for _ in range(3):
             self.successResultOf(client.fetch_nodes())
         [line] = log_lines(self.events, LogLevel.warn)
