@@ -12,7 +12,7 @@ from tests.fakes import SAMPLES
 CONFIG = ("slurmrestd: {url: 'file:%s/slurm-22.05-v0.0.38-nodes.json'}\n"
           "listen: tcp:8080:interface=127.0.0.1\njobs:\n  - node: {port: 9100}\n" % (SAMPLES,))
 
-PATHS = (b"/targets", b"/targets?prom_job=node", b"/metrics", b"/-/ready", b"/-/healthy",
+PATHS = (b"/", b"/targets", b"/targets?prom_job=node", b"/metrics", b"/-/ready", b"/-/healthy",
          b"/nope")
 
 
