@@ -334,7 +334,7 @@ class MintedTokenTests(SynchronousTestCase):
         self.successResultOf(client.fetch_nodes())
         self.reactor.advance(200)
         self.successResultOf(client.fetch_nodes())
-        warned = [formatEvent(e) for e in self.events if "chmod 600" in formatEvent(e)]
+        warned = [formatEvent(e) for e in self.events if "is readable by others" in formatEvent(e)]
         self.assertEqual(len(warned), 1)
         self.assertIn("slurmrestd.jwt_key_file", warned[0])
 
