@@ -97,3 +97,12 @@ def gres_names(gres):
     entries = _GRES_SUFFIX.sub("", gres or "").split(",")
     return frozenset(name for name in (entry.split(":", 1)[0].strip() for entry in entries)
                      if name)
+
+
+#: What ``slurmrestd.url: scontrol:`` runs after the program: the node list as JSON,
+#: the same body as slurmrestd's ``/nodes/`` (Slurm 23.11 and later).
+SCONTROL_NODES_ARGS = ("show", "nodes", "--json")
+
+#: The source that prints the node list on Slurm 22.05, whose scontrol has no
+#: ``--json`` (its ``sinfo --json`` prints the ``/slurm/v0.0.38/nodes/`` body).
+SINFO_JSON_SOURCE = "command:sinfo --json"

@@ -12,6 +12,7 @@ from slurm_sd.config.parse import (
     parse,
 )
 from slurm_sd.config.reader import Reader
+from slurm_sd.config.sources import check_source_keys, check_tls_files
 from slurm_sd.errors import ConfigError
 
 #: Where the daemon and the console script look without ``--config``.
@@ -73,12 +74,15 @@ def apply_overrides(config, options):
                                    "cluster's slurmrestd section of the file")
     if slurm:
         top["slurmrestd"] = attr.evolve(config.slurmrestd, **slurm)
+        check_source_keys(reader, top["slurmrestd"],
+                          "--api-version" if "api_version" in slurm else None)
     return check_web_config_file(reader, attr.evolve(config, **top), "--listen")
 
 
 def load(path, options=None, opener=open):
     """
-    Read, parse and override the configuration file at ``path``.
+    Read, parse and override the configuration file at ``path``; the
+    ``slurmrestd.tls`` files are read once, to find a bad one now.
 
     :param opener: ``open`` or a replacement, for tests.
     :raises ConfigError: when the file cannot be read or is wrong.
@@ -90,5 +94,6 @@ def load(path, options=None, opener=open):
         raise ConfigError(path, "", f"cannot read the configuration: {error.strerror}")
     except UnicodeDecodeError:
         raise ConfigError(path, "", "is not UTF-8 text")
-    config = parse(text, source=path)
-    return apply_overrides(config, options or {})
+    config = apply_overrides(parse(text, source=path), options or {})
+    check_tls_files(config)
+    return config

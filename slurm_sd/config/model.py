@@ -30,6 +30,22 @@ class HttpAuth:
 
 
 @attr.s(frozen=True, slots=True)
+class TlsConfig:
+    """How to check slurmrestd's certificate and which one to show it (``slurmrestd.tls``)."""
+
+    # None: the system trust store.
+    ca_file = attr.ib(default=None, validator=attr.validators.optional(
+        attr.validators.instance_of(str)))
+    cert_file = attr.ib(default=None, validator=attr.validators.optional(
+        attr.validators.instance_of(str)))
+    key_file = attr.ib(default=None, validator=attr.validators.optional(
+        attr.validators.instance_of(str)))
+    # None: the URL's host.
+    server_name = attr.ib(default=None, validator=attr.validators.optional(
+        attr.validators.instance_of(str)))
+
+
+@attr.s(frozen=True, slots=True)
 class SlurmrestdConfig:
     """Where and how to ask slurmrestd for the node list."""
 
@@ -51,6 +67,8 @@ class SlurmrestdConfig:
         attr.validators.instance_of(str)))
     token_renew_before = attr.ib(default=600.0, converter=float)
     token_lifespan = attr.ib(default=1800.0, converter=float, validator=_positive)
+    tls = attr.ib(default=None, validator=attr.validators.optional(
+        attr.validators.instance_of(TlsConfig)))
 
 
 @attr.s(frozen=True, slots=True)

@@ -16,6 +16,12 @@ from slurm_sd.config.model import (
     SlurmrestdConfig,
 )
 from slurm_sd.config.reader import Reader, kind
+from slurm_sd.config.sources import (
+    COMMAND_PREFIXES,
+    check_command_url,
+    check_source_keys,
+    parse_tls,
+)
 from slurm_sd.config.tokenkeys import TOKEN_KEYS, parse_token_keys
 from slurm_sd.slurm import (
     NEWEST_MINOR,
@@ -33,16 +39,21 @@ CLUSTER_NAME = JOB_NAME
 
 
 def check_url(reader, value, path):
-    """A slurmrestd URL: http(s)://, unix:/socket or file:/saved/nodes.json."""
+    """
+    A source URL: http(s)://, unix:/socket, file:/saved/nodes.json, scontrol:[/path]
+    or command:ARGV.
+    """
     value = reader.string(value, path).strip()
+    if value.startswith(COMMAND_PREFIXES):
+        return check_command_url(reader, value, path)
     if value.startswith("unix:"):
         return "unix:" + reader.path(value[len("unix:"):], path)
     if value.startswith("file:"):
         return "file:" + reader.path(value[len("file:"):], path)
     if re.match(r"https?://[^/\s]+", value):
         return _check_http_url(reader, value, path).rstrip("/")
-    reader.fail(path, f"must be http://HOST:PORT, https://HOST:PORT, unix:/PATH "
-                      f"or file:/PATH, got {value!r}")
+    reader.fail(path, f"must be http://HOST:PORT, https://HOST:PORT, unix:/PATH, "
+                      f"file:/PATH, scontrol: or command:ARGV, got {value!r}")
 
 
 def _check_http_url(reader, value, path):
@@ -89,7 +100,8 @@ def _parse_slurmrestd(reader, value):
     """The ``slurmrestd`` section."""
     path = "slurmrestd"
     value = reader.mapping(value, path, ("url", "api_version", "user", "token_file",
-                                         "timeout", "max_response_bytes", *TOKEN_KEYS),
+                                         "timeout", "max_response_bytes", *TOKEN_KEYS,
+                                         "tls"),
                            required=("url",))
     kwargs = {"url": check_url(reader, value["url"], "slurmrestd.url")}
     if value.get("api_version") is not None:
@@ -105,7 +117,11 @@ def _parse_slurmrestd(reader, value):
         kwargs["max_response_bytes"] = reader.number(
             value["max_response_bytes"], "slurmrestd.max_response_bytes", 1024, integer=True)
     kwargs.update(parse_token_keys(reader, value))
-    return SlurmrestdConfig(**kwargs)
+    if value.get("tls") is not None:
+        kwargs["tls"] = parse_tls(reader, value["tls"])
+    slurm = SlurmrestdConfig(**kwargs)
+    check_source_keys(reader, slurm)
+    return slurm
 
 
 def _parse_job(reader, entry, index):

@@ -3,7 +3,10 @@ What ``slurm-sd check`` prints about a good configuration: the source, where the
 token comes from (never the token), the listener, the jobs, and warnings.
 """
 import os
+import shlex
 
+from slurm_sd.config.sources import is_command_url
+from slurm_sd.sources.command import command_argv
 from slurm_sd.sources.tokens import JWT_VARIABLE
 
 
@@ -28,6 +31,10 @@ def summary(config, environ):
         lines.append(f"source: saved node list {path} (read on every poll)")
         if not _readable(path):
             warnings.append(f"slurmrestd.url: {path} is not readable by this user")
+    elif is_command_url(slurm.url):
+        lines.append(f"source: the output of `{shlex.join(command_argv(slurm.url))}`, run on "
+                     f"every poll without SLURM_JWT, timeout {slurm.timeout:g} s, "
+                     f"max_response_bytes {slurm.max_response_bytes}")
     else:
         lines.append(f"source: slurmrestd at {slurm.url}, api_version {slurm.api_version}, "
                      f"timeout {slurm.timeout:g} s, max_response_bytes "
@@ -57,6 +64,11 @@ def summary(config, environ):
                            or slurm.jwt_key_file or environ.get(JWT_VARIABLE)):
             auth += f", user {slurm.user}"
         lines.append(f"auth: {auth}")
+        if slurm.tls is not None:
+            tls = slurm.tls
+            lines.append(f"tls: CA {tls.ca_file or 'the system trust store'}, client "
+                         f"certificate {tls.cert_file or 'none'}, server name "
+                         f"{tls.server_name or 'from the URL'}")
     cluster = config.cluster_name or "(from slurmrestd's answer)"
     lines.append(f"polls every {config.interval:g} s; listens on {config.listen}; target "
                  f"host from {config.target_address}; cluster_name {cluster}")

@@ -26,6 +26,9 @@ def _source_settings(slurm, prefix):
                  "max_response_bytes"):
         out[f"{prefix}slurmrestd.{name}"] = getattr(slurm, name)
     out[f"{prefix}slurmrestd.token"] = "(set)" if slurm.token else None
+    tls = slurm.tls
+    for name in ("ca_file", "cert_file", "key_file", "server_name"):
+        out[f"{prefix}slurmrestd.tls.{name}"] = getattr(tls, name) if tls is not None else None
     return out
 
 

@@ -10,7 +10,7 @@ from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from slurm_sd.errors import SlurmSDError
+from slurm_sd.errors import BadResponse, SlurmSDError
 
 #: First retry delay after a failure; doubled per failure, capped at interval.
 RETRY_BASE = 5.0
@@ -42,6 +42,7 @@ class Poller:
         self._observer = observer
         self._call = None
         self._running = None
+        self._running_source = None
         self._failures = 0
         self._stopped = True
         self._repoll = False
@@ -54,13 +55,23 @@ class Poller:
         self._schedule(0)
 
     def stop(self):
-        """Stop polling; a poll under way is cancelled."""
+        """
+        Stop polling; a poll under way is cancelled.
+
+        :return: a Deferred firing once the sources have stopped what they had
+            started (a ``scontrol:`` source's program, say).
+        """
         self._stopped = True
         if self._call is not None and self._call.active():
             self._call.cancel()
         self._call = None
+        sources = [self.source]
         if self._running is not None:
+            sources.append(self._running_source)
             self._running.cancel()
+        stops = [source.stop() for source in dict.fromkeys(sources)
+                 if getattr(source, "stop", None) is not None]
+        return defer.gatherResults(stops).addCallback(lambda _: None)
 
     def reconfigure(self, source, config):
         """
@@ -99,10 +110,11 @@ class Poller:
         """
         started = self._clock.seconds()
         config = self.config
-        d = defer.maybeDeferred(self.source.fetch_nodes)
+        source = self._running_source = self.source
+        d = defer.maybeDeferred(source.fetch_nodes)
         d.addCallback(self._process, config)
         d.addCallback(self._succeeded, started)
-        d.addErrback(self._failed, started)
+        d.addErrback(self._failed, started, source)
         self._running = d
 
         def done(delay):
@@ -135,7 +147,7 @@ class Poller:
             self._observer.poll_succeeded(snapshot, elapsed)
         return self.config.interval
 
-    def _failed(self, failure, started):
+    def _failed(self, failure, started, source):
         """Log one line, keep the old data, and back off."""
         if failure.check(defer.CancelledError) and self._stopped:
             return None
@@ -147,6 +159,10 @@ class Poller:
         of = "" if self.cluster is None else " of cluster {cluster}"
         if failure.check(SlurmSDError):
             reason = str(failure.value)
+            explain = getattr(source, "explain", None)
+            if explain is not None and failure.check(BadResponse):
+                # The decode step's words, with the program that printed it.
+                reason = explain(reason)
             redact = getattr(self.source, "redact", None)
             if redact is not None:
                 # Defence in depth: an error body that echoes the token.
@@ -220,6 +236,6 @@ class PollerService(Service):
         self.poller.start()
 
     def stopService(self):
-        """Stop polling, cancelling a poll under way."""
+        """Stop polling, cancelling a poll under way; fires once its program has ended."""
         Service.stopService(self)
-        self.poller.stop()
+        return self.poller.stop()

@@ -32,10 +32,11 @@ def was_cancelled(failure):
 class SlurmrestdEndpointFactory:
     """Connects to a UNIX socket when one is given, else to the URL's host."""
 
-    def __init__(self, reactor, socket_path=None, connect_timeout=30):
+    def __init__(self, reactor, socket_path=None, connect_timeout=30, tls=None):
         self._reactor = reactor
         self._socket_path = socket_path
         self._timeout = connect_timeout
+        self._tls = tls
 
     def endpointForURI(self, uri):
         """The endpoint for ``uri``: the socket, or TCP (TLS for https)."""
@@ -44,7 +45,8 @@ class SlurmrestdEndpointFactory:
         host = uri.host.decode("ascii")
         endpoint = HostnameEndpoint(self._reactor, host, uri.port, timeout=self._timeout)
         if uri.scheme == b"https":
-            endpoint = wrapClientTLS(optionsForClientTLS(host), endpoint)
+            tls = self._tls if self._tls is not None else optionsForClientTLS(host)
+            endpoint = wrapClientTLS(tls, endpoint)
         return endpoint
 
 
@@ -57,16 +59,20 @@ class _QuietPool(HTTPConnectionPool):
         noisy = False
 
 
-def make_http_client(reactor, url):
+def make_http_client(reactor, url, tls=None):
     """
     A treq client for slurmrestd at ``url`` (``unix:/path`` or ``http(s)://``).
+
+    :param tls: for https, the ``IOpenSSLClientConnectionCreator``
+        (:func:`slurm_sd.sources.tls.client_tls_options`); default: the system
+        trust store, for the URL's host.
 
     A fresh connection per poll: polls are minutes apart and slurmrestd
     closes idle connections anyway.
     """
     socket_path = url[len("unix:"):] if url.startswith("unix:") else None
     agent = Agent.usingEndpointFactory(
-        reactor, SlurmrestdEndpointFactory(reactor, socket_path),
+        reactor, SlurmrestdEndpointFactory(reactor, socket_path, tls=tls),
         pool=_QuietPool(reactor, persistent=False))
     return HTTPClient(agent)
 

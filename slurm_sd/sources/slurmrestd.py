@@ -17,6 +17,7 @@ from slurm_sd.slurm import SUPPORTED_VERSIONS, VERSION_RANGE, version_key
 from slurm_sd.sources.errortext import error_text, failure_text, slurm_errors
 from slurm_sd.sources.http import base_url, collect_body, was_cancelled
 from slurm_sd.sources.spool import take_bytes
+from slurm_sd.sources.tls import handshake_text
 from slurm_sd.sources.tokenheaders import TokenHeaders
 
 _NODES_PATH = re.compile(r"^/slurm/(v\d+\.\d+\.\d+)/nodes/?$")
@@ -86,6 +87,9 @@ class SlurmrestdClient:
             raise FetchError(
                 f"slurmrestd at {self.where} did not answer within "
                 f"{self._config.timeout:g} s (is slurmctld overloaded? raise slurmrestd.timeout)")
+        tls_text = handshake_text(failure, self.where, self._config)
+        if tls_text is not None:
+            raise FetchError(tls_text)
         if failure.check(net_error.ConnectError, net_error.DNSLookupError):
             value = failure.value
             reason = value.osError if getattr(value, "osError", None) else value
