@@ -182,11 +182,10 @@ class _CommandProtocol(ProcessProtocol):
 
     def terminate(self):
         """SIGTERM now, SIGKILL after :data:`KILL_GRACE`; stop reading its output."""
-        if self._has_ended:
-            return
+        if self._has_ended or self._kill_call is not None:
+            return   # ended, or being ended
         self._signal("TERM")
-        if self._kill_call is None:
-            self._kill_call = self._reactor.callLater(KILL_GRACE, self._signal, "KILL")
+        self._kill_call = self._reactor.callLater(KILL_GRACE, self._signal, "KILL")
         # Closing our ends: a program (or one it started) that keeps writing gets
         # EPIPE, and the end of the process is not held up by pipes left open.
         self.transport.loseConnection()

@@ -8,7 +8,7 @@ that start-up (and a reload) stops with one line.
 import re
 from urllib.parse import urlsplit
 
-from OpenSSL import SSL
+from OpenSSL import SSL, crypto
 from twisted.internet import ssl
 
 from slurm_sd.errors import ConfigError
@@ -63,7 +63,7 @@ def _certificates(path, source, key):
                                        f"(-----BEGIN CERTIFICATE-----)")
     try:
         return [ssl.Certificate.loadPEM(block) for block in blocks]
-    except Exception as error:   # OpenSSL.crypto.Error: no useful subclass
+    except (crypto.Error, ValueError) as error:
         raise ConfigError(source, key, f"{path} holds a certificate that cannot be "
                                        f"read: {_openssl_text(error)}")
 
@@ -81,8 +81,8 @@ def _client_certificate(tls, source, keys):
     key_data = _read(tls.key_file, source, keys + "key_file")
     _key_modes.check(tls.key_file, keys + "key_file")
     try:
-        key = ssl.KeyPair.load(key_data, ssl.crypto.FILETYPE_PEM)
-    except Exception as error:
+        key = ssl.KeyPair.load(key_data, crypto.FILETYPE_PEM)
+    except (crypto.Error, ValueError, TypeError) as error:
         raise ConfigError(source, keys + "key_file",
                           f"{tls.key_file} holds no usable PEM private key (an encrypted "
                           f"key is not supported): {_openssl_text(error)}")
@@ -95,7 +95,7 @@ def _client_certificate(tls, source, keys):
         raise ConfigError(source, keys + "key_file",
                           f"{tls.key_file} is not the key of the certificate in "
                           f"{tls.cert_file}")
-    return leaf.privateCertificate(key), chain
+    return ssl.PrivateCertificate.fromCertificateAndKeyPair(leaf, key), chain
 
 
 def _openssl_text(error):
@@ -127,6 +127,9 @@ def handshake_text(failure, where, slurm):
                     else urlsplit(slurm.url).hostname)
             return (f"slurmrestd at {where}: its TLS certificate is not for {name} (set "
                     f"slurmrestd.tls.server_name to a name it is for)")
+        if "certificate required" in text:
+            return (f"TLS handshake with slurmrestd at {where} failed: {text} (slurmrestd "
+                    f"wants a client certificate: set slurmrestd.tls.cert_file and key_file)")
         if text:
             return f"TLS handshake with slurmrestd at {where} failed: {text}"
     return None
