@@ -76,6 +76,15 @@ interval: {interval}
 listen: tcp:{port}:interface=127.0.0.1
 """ + JOBS_YAML
 
+#: With ``--source command``: the daemon runs benchmarks/stand_in_command.py per poll.
+COMMAND_CONFIG = """\
+slurmrestd:
+  url: {url}
+  timeout: 120
+interval: {interval}
+listen: tcp:{port}:interface=127.0.0.1
+""" + JOBS_YAML
+
 
 # ---------------------------------------------------------------- processes
 
@@ -352,19 +361,35 @@ def run_size(nodes, args, procs):
     port = free_port()
     cfg = os.path.join(work, "slurm-sd.yaml")
     with open(cfg, "w") as f:
-        f.write(CONFIG.format(socket=sock, interval=args.interval, port=port))
+        if args.source == "command":
+            fifo, counter = os.path.join(work, "events"), os.path.join(work, "counter")
+            url = "command:" + shlex.join([PY, os.path.join(HERE, "stand_in_command.py"),
+                                           "--body", body, "--events", fifo,
+                                           "--counter", counter])
+            f.write(COMMAND_CONFIG.format(url=json.dumps(url), interval=args.interval,
+                                          port=port))
+        else:
+            f.write(CONFIG.format(socket=sock, interval=args.interval, port=port))
     log_path = os.path.join(OUT, "daemon-%d.log" % nodes)
     deadline = time.monotonic() + 60 + (args.refreshes + args.quiet_refreshes) * (
         args.interval + 60)
     sampler = None
+    standin = None
     try:
-        standin = procs.start("stand-in", [PY, os.path.join(HERE, "stand_in_slurmrestd.py"),
-                                           "--socket", sock, "--body", body],
-                              stdout=subprocess.PIPE, text=True)
-        standin_events = Lines(standin.stdout)
-        standin_events.start()
-        if not standin_events.wait_for(lambda ev: ev, time.monotonic() + 15):
-            raise RuntimeError("stand-in slurmrestd did not start")
+        if args.source == "command":
+            # Each run of the stand-in command writes its events here; opened
+            # read-write so that it never reads end-of-file between runs.
+            os.mkfifo(fifo, 0o600)
+            standin_events = Lines(os.fdopen(os.open(fifo, os.O_RDWR), "r"))
+            standin_events.start()
+        else:
+            standin = procs.start("stand-in", [
+                PY, os.path.join(HERE, "stand_in_slurmrestd.py"), "--socket", sock,
+                "--body", body], stdout=subprocess.PIPE, text=True)
+            standin_events = Lines(standin.stdout)
+            standin_events.start()
+            if not standin_events.wait_for(lambda ev: ev, time.monotonic() + 15):
+                raise RuntimeError("stand-in slurmrestd did not start")
 
         env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         if args.daemon_argv:
@@ -404,12 +429,13 @@ def run_size(nodes, args, procs):
         quiet.finish()
         sampler.stop()
         procs.stop(daemon)
-        procs.stop(standin)
+        if standin is not None:
+            procs.stop(standin)
     finally:
         if sampler is not None:
             sampler.stop()
         procs.stop_all()
-        for name in ("slurm-sd.yaml", "slurmrestd.sock"):
+        for name in ("slurm-sd.yaml", "slurmrestd.sock", "events", "counter"):
             try:
                 os.unlink(os.path.join(work, name))
             except OSError:
@@ -693,11 +719,16 @@ def report(results, info, args):
         "omission, and 'loaded'; then %d refreshes with a light client (pausing %g ms between "
         "requests to prom_job=%s) that only sees when each ends: 'quiet', compared with the "
         "floor. "
-        "Refresh = slurmrestd request received -> new data served. CPU s = the daemon's and "
+        "Source: %s. "
+        "Refresh = slurmrestd request received (or the command started) -> new data "
+        "served. CPU s = the daemon's and "
         "its worker's CPU time in a quiet refresh, minus serving. RSS of the daemon and all "
         "its descendants sampled every %g ms."
         % (args.refreshes, args.interval, args.poll_job, args.gap_ms, args.quiet_refreshes,
-           args.quiet_gap_ms, args.quiet_job, args.sample_ms))
+           args.quiet_gap_ms, args.quiet_job,
+           "a stand-in command run per poll (url command:, stand_in_command.py: sendfile "
+           "to the pipe; counted among the descendants)" if args.source == "command"
+           else "a stand-in slurmrestd on a UNIX socket", args.sample_ms))
     return "\n".join(parts)
 
 
@@ -717,6 +748,9 @@ def main(argv=None):
     parser.add_argument("--settle", type=float, default=2.0,
                         help="seconds to stay after the last refresh")
     parser.add_argument("--out", default=os.path.join(OUT, "results.json"))
+    parser.add_argument("--source", choices=("slurmrestd", "command"), default="slurmrestd",
+                        help="serve the body from a stand-in slurmrestd on a UNIX socket, "
+                        "or print it from a stand-in command run per poll (command:)")
     parser.add_argument("--daemon-argv", default="",
                         help="run this command instead of twistd slurm-sd (to compare "
                         "another build); {config} and {python} are replaced")

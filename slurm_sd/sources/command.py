@@ -262,10 +262,14 @@ class _CommandProtocol(ProcessProtocol):
         return FetchError(
             f"{self._where} {what}: this scontrol has no --json for show nodes (Slurm "
             f"22.05 or older); use slurmrestd.url: '{SINFO_JSON_SOURCE}' there"
-            f"{self.said()}")
+            f"{self.said(about='--json')}")
 
-    def said(self, empty=""):
-        """``; it said: LAST STDERR LINE`` to end a message, or ``empty``."""
-        lines = self._stderr.decode("utf-8", "replace").strip().splitlines()
-        last = lines[-1].strip()[:300] if lines else ""
-        return f"; it said: {last}" if last else empty
+    def said(self, empty="", about=""):
+        """
+        ``; it said: LINE`` to end a message, or ``empty``: the last line of stderr
+        (the last one holding ``about``, if any does).
+        """
+        lines = [line.strip() for line in
+                 self._stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+        lines = [line for line in lines if about in line] or lines
+        return f"; it said: {lines[-1][:300]}" if lines else empty

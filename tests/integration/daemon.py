@@ -66,9 +66,10 @@ def write_config(path, url, port, jobs, interval=2, api_version="v0.0.38", user=
 class Daemon:
     """One ``twistd -n --pidfile= slurm-sd`` process, its log, and its base URL."""
 
-    def __init__(self, config_path, port, log_path, cwd):
-        """Remember how to start it; :meth:`start` starts it."""
+    def __init__(self, config_path, port, log_path, cwd, env=None):
+        """Remember how to start it (``env``: variables to add to its environment)."""
         self.config_path = config_path
+        self.env = env or {}
         self.port = port
         self.url = "http://127.0.0.1:{}".format(port)
         self.log_path = log_path
@@ -87,7 +88,7 @@ class Daemon:
                    else [twistd(), "-n", "--pidfile=", "slurm-sd"])
         self.proc = subprocess.Popen(
             command + ["--config", self.config_path],
-            env=daemon_env(), cwd=self.cwd, stdin=subprocess.DEVNULL,
+            env=dict(daemon_env(), **self.env), cwd=self.cwd, stdin=subprocess.DEVNULL,
             stdout=self._log, stderr=subprocess.STDOUT,
         )
         if wait is not None:

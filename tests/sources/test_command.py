@@ -257,7 +257,8 @@ class CommandSourceTests(SynchronousTestCase):
         process.end(1)
         message = str(self.failureResultOf(d, FetchError).value)
         self.assertIn("this scontrol has no --json for show nodes (Slurm 22.05 or older); "
-                      "use slurmrestd.url: 'command:sinfo --json' there", message)
+                      "use slurmrestd.url: 'command:sinfo --json' there; it said: "
+                      "scontrol: unrecognized option '--json'", message)
 
     def test_scontrol_printing_text(self):
         """An scontrol that prints text for show nodes --json gets the same line."""
