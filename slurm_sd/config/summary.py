@@ -98,7 +98,7 @@ def summary(config, environ):
 
 
 #: The lines of a single-cluster summary that are about its cluster.
-_CLUSTER_LINES = ("source: ", "auth: ", "polls every ")
+_CLUSTER_LINES = ("source: ", "auth: ", "tls: ", "polls every ")
 
 
 def _clusters_summary(config, environ):

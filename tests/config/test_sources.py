@@ -172,6 +172,20 @@ class TlsFileTests(SynchronousTestCase):
                          f"{self.dir}/gone.key: No such file or directory",
                          caught.exception.code)
 
+    def test_cluster_keys_named(self):
+        """In the clusters form the lines name the cluster's keys."""
+        path = os.path.join(self.dir, "config.yaml")
+        with open(path, "w") as handle:
+            handle.write("clusters:\n  - {name: a, slurmrestd: {url: 'scontrol:'}}\n"
+                         f"  - {{name: b, slurmrestd: {{{HTTPS}, tls: {{ca_file: x.pem}}}}}}\n"
+                         "jobs: [{node: {port: 9100}}]\n")
+        error = self.assertRaises(ConfigError, load, path)
+        self.assertEqual("clusters[1].slurmrestd.tls.ca_file", error.path)
+        error = self.assertRaises(ConfigError, parse, "clusters: [{name: a, slurmrestd: "
+                                  "{url: 'scontrol:', api_version: v0.0.40}}]\n"
+                                  "jobs: [{node: {port: 9100}}]\n")
+        self.assertEqual("clusters[0].slurmrestd.api_version", error.path)
+
     def test_reload_names_tls_changes(self):
         """A reload's log line names the TLS keys that changed."""
         old = self.load(f"ca_file: {self.ca}")
