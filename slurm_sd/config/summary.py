@@ -4,6 +4,7 @@ token comes from (never the token), the listener, the jobs, and warnings.
 """
 import os
 import shlex
+import shutil
 
 from slurm_sd.config.sources import is_command_url
 from slurm_sd.sources.command import command_argv
@@ -35,6 +36,10 @@ def summary(config, environ):
         lines.append(f"source: the output of `{shlex.join(command_argv(slurm.url))}`, run on "
                      f"every poll without SLURM_JWT, timeout {slurm.timeout:g} s, "
                      f"max_response_bytes {slurm.max_response_bytes}")
+        program = command_argv(slurm.url)[0]
+        if shutil.which(program, path=environ.get("PATH", os.defpath)) is None:
+            warnings.append(f"slurmrestd.url: {program} is not an executable on this "
+                            f"PATH; the daemon looks it up in its own PATH")
     else:
         lines.append(f"source: slurmrestd at {slurm.url}, api_version {slurm.api_version}, "
                      f"timeout {slurm.timeout:g} s, max_response_bytes "

@@ -82,9 +82,13 @@ class CommandUrlTests(SynchronousTestCase):
 
     def test_check_summary(self):
         """``slurm-sd check`` says which program runs, and that SLURM_JWT is left out."""
-        lines, _ = summary(parse(doc(slurm="url: 'scontrol:'")), {})
+        lines, warnings = summary(parse(doc(slurm="url: 'scontrol:'")), {"PATH": "/nonexistent"})
         self.assertIn("source: the output of `scontrol show nodes --json`, run on every "
                       "poll without SLURM_JWT", lines[1])
+        self.assertEqual(["slurmrestd.url: scontrol is not an executable on this PATH; the "
+                          "daemon looks it up in its own PATH"], warnings)
+        _, warnings = summary(parse(doc(slurm="url: 'command:/bin/true'")), {})
+        self.assertEqual([], warnings)
 
 
 class TlsFileTests(SynchronousTestCase):
