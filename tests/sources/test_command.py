@@ -22,7 +22,8 @@ from slurm_sd.errors import BadResponse, FetchError, ResponseTooLarge
 from slurm_sd.service.cache import TargetCache
 from slurm_sd.service.poller import Poller, PollerService
 from slurm_sd.sources.choose import make_source
-from slurm_sd.sources.command import KILL_GRACE, CommandSource
+from slurm_sd.sources.command import CommandSource
+from slurm_sd.sources.commandrun import KILL_GRACE
 from slurm_sd.sources.spool import SPOOL_OVER, SpooledBody, take_bytes
 
 CONNECT_FAILURE = b"scontrol: error: Unable to contact slurm controller (connect failure)"
@@ -31,8 +32,9 @@ CONNECT_FAILURE = b"scontrol: error: Unable to contact slurm controller (connect
 class FakeProcess:
     """What spawnProcess returns: records signals and closed pipes; ends on demand."""
 
-    def __init__(self, protocol):
+    def __init__(self, protocol, reactor):
         self.protocol = protocol
+        self.reactor = reactor
         self.signals = []
         self.stdin_closed = False
         self.lost = False
@@ -52,8 +54,11 @@ class FakeProcess:
             raise net_error.ProcessExitedAlready()
         self.signals.append(name)
 
-    def end(self, code=0, signal=None):
-        """The process exits with ``code`` (or dies of ``signal``)."""
+    def end(self, code=0, signal=None, stdout=True):
+        """The process exits with ``code`` (or dies of ``signal``); with ``stdout``, the
+        read end of its stdout pipe is read first (end-of-file: the fake never wrote)."""
+        if stdout:
+            self.eof()
         self.ended = True
         if code == 0 and signal is None:
             reason = net_error.ProcessDone(0)
@@ -61,6 +66,11 @@ class FakeProcess:
             reason = net_error.ProcessTerminated(exitCode=None if signal else code,
                                                  signal=signal)
         self.protocol.processEnded(Failure(reason))
+
+    def eof(self):
+        """Let the reactor read the stdout pipe: end-of-file, as nothing holds it open."""
+        for reader in list(self.reactor.readers):
+            reader.doRead()
 
 
 @implementer(IReactorProcess)
@@ -71,13 +81,22 @@ class FakeProcessReactor(Clock):
         Clock.__init__(self)
         self.spawned = []
         self.refuse = None
+        self.readers = set()
+
+    def addReader(self, reader):
+        """Record a reader; the test makes it read (see :meth:`FakeProcess.eof`)."""
+        self.readers.add(reader)
+
+    def removeReader(self, reader):
+        """Forget a reader."""
+        self.readers.discard(reader)
 
     def spawnProcess(self, protocol, executable, args=(), env=None, path=None, uid=None,
                      gid=None, usePTY=0, childFDs=None):
         """Record the call and start the fake process (or raise ``refuse``)."""
         if self.refuse is not None:
             raise self.refuse
-        process = FakeProcess(protocol)
+        process = FakeProcess(protocol, self)
         self.spawned.append(attr.make_class("Spawned", [
             "executable", "args", "env", "childFDs", "process"])(
                 executable, list(args), env, childFDs, process))
@@ -127,7 +146,10 @@ class CommandSourceTests(SynchronousTestCase):
         self.assertEqual(["scontrol", "show", "nodes", "--json"], spawned.args)
         self.assertEqual({"PATH": self.bin, "SLURM_CONF": "/etc/slurm/slurm.conf"},
                          spawned.env)
-        self.assertEqual({0: "w", 1: "r", 2: "r"}, spawned.childFDs)
+        self.assertEqual({0: "w", 2: "r"}, {k: v for k, v in spawned.childFDs.items()
+                                             if k != 1})
+        self.assertIsInstance(spawned.childFDs[1], int)   # the pipe read in 1 MiB pieces
+        self.assertEqual(1, len(self.reactor.readers))
         self.assertTrue(spawned.process.stdin_closed)
         self.assertEqual("command `scontrol show nodes --json`", source.where)
 
@@ -219,6 +241,26 @@ class CommandSourceTests(SynchronousTestCase):
         self.failureResultOf(d, FetchError)
         self.assertEqual([], self.reactor.getDelayedCalls())
         self.assertEqual(["TERM"], process.signals)
+
+    def test_output_read_after_exit(self):
+        """The result waits for the end of stdout when the exit is seen first."""
+        d, process = self.start()
+        process.protocol.childDataReceived(1, b'{"nodes": []}')
+        process.end(0, stdout=False)
+        self.assertNoResult(d)
+        process.eof()
+        self.assertEqual(b'{"nodes": []}', self.successResultOf(d))
+        self.assertEqual(set(), self.reactor.readers)
+
+    def test_stdout_held_open_times_out(self):
+        """A program that exits while something it started keeps stdout open fails the
+        poll at the time-out; the pipe is closed."""
+        d, process = self.start()
+        process.end(0, stdout=False)
+        self.reactor.advance(10)
+        self.assertIn("did not finish within 10 s", str(self.failureResultOf(d, FetchError).value))
+        self.assertEqual(set(), self.reactor.readers)
+        self.assertEqual([], self.reactor.getDelayedCalls())
 
     def test_too_large(self):
         """Output past max_response_bytes kills the program and fails the poll."""

@@ -18,7 +18,7 @@ from slurm_sd.errors import FetchError
 from slurm_sd.pipeline.runner import WorkerPipeline, process
 from slurm_sd.service.cache import TargetCache
 from slurm_sd.service.poller import Poller, PollerService
-from slurm_sd.sources import command as command_module
+from slurm_sd.sources import commandrun
 from slurm_sd.sources.choose import make_source
 from tests.fakes import fixture
 
@@ -89,7 +89,7 @@ class CommandOnRealReactorTests(TestCase):
     def test_timeout_kills_a_stubborn_program(self):
         """A program that ignores SIGTERM is SIGKILLed after the grace time; the poll
         fails only once it is gone."""
-        self.patch(command_module, "KILL_GRACE", 0.2)
+        self.patch(commandrun, "KILL_GRACE", 0.2)
         pid_file = self.mktemp()
         source = make_source(reactor, config("--pid-file", pid_file, "--hang", timeout=0.5))
         d = source.fetch_nodes()
@@ -101,7 +101,7 @@ class CommandOnRealReactorTests(TestCase):
     @defer.inlineCallbacks
     def test_stopping_the_daemon_kills_the_program(self):
         """Stopping the poller service ends a running program; it fires once it is gone."""
-        self.patch(command_module, "KILL_GRACE", 0.2)
+        self.patch(commandrun, "KILL_GRACE", 0.2)
         pid_file = self.mktemp()
         cfg = config("--pid-file", pid_file, "--hang")
         poller = Poller(reactor, make_source(reactor, cfg), process, TargetCache(reactor), cfg)
