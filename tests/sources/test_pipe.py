@@ -6,7 +6,7 @@ from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from slurm_sd.sources.pipe import CHUNK, PipeReader, stdout_pipe
+from slurm_sd.sources.pipe import CHUNK, PIPE_SIZE, PipeReader, stdout_pipe
 
 _F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 
@@ -46,17 +46,19 @@ class PipeReaderTests(SynchronousTestCase):
             self.write_fd = None
 
     def test_pipe_enlarged(self):
-        """The pipe holds 1 MiB, so one read can take that much."""
-        self.assertEqual(CHUNK, fcntl.fcntl(self.read_fd, _F_GETPIPE_SZ))
+        """The pipe holds 1 MiB, several reads' worth."""
+        self.assertEqual(PIPE_SIZE, fcntl.fcntl(self.read_fd, _F_GETPIPE_SZ))
         self.assertFalse(os.get_blocking(self.read_fd))
 
     def test_reads_big_pieces_then_eof(self):
-        """A full pipe is read in one piece; end-of-file closes it and says so once."""
+        """A full pipe is read in pieces of CHUNK; end-of-file closes it and says so once."""
         self.assertEqual({self.reader}, self.reactor.readers)
-        data = b"x" * CHUNK
-        self.assertEqual(CHUNK, os.write(self.write_fd, data))
-        self.reader.doRead()
-        self.assertEqual([data], self.pieces)
+        data = os.urandom(PIPE_SIZE)
+        self.assertEqual(PIPE_SIZE, os.write(self.write_fd, data))
+        for _ in range(PIPE_SIZE // CHUNK):
+            self.reader.doRead()
+        self.assertEqual([CHUNK] * (PIPE_SIZE // CHUNK), [len(p) for p in self.pieces])
+        self.assertEqual(data, b"".join(self.pieces))
         self.reader.doRead()   # nothing there yet: no call
         self.assertEqual([], self.ends)
         self.close_write()
