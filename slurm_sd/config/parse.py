@@ -5,6 +5,7 @@ naming the file, the key path (``jobs[1].dcgm.port``) and what is wrong.
 import re
 from urllib.parse import urlsplit
 
+from slurm_sd.config import sources as source_keys
 from slurm_sd.config.model import (
     GROUP_BY,
     JOB_KEYS,
@@ -16,12 +17,6 @@ from slurm_sd.config.model import (
     SlurmrestdConfig,
 )
 from slurm_sd.config.reader import Reader, kind
-from slurm_sd.config.sources import (
-    COMMAND_PREFIXES,
-    check_command_url,
-    check_source_keys,
-    parse_tls,
-)
 from slurm_sd.config.tokenkeys import TOKEN_KEYS, parse_token_keys
 from slurm_sd.slurm import (
     NEWEST_MINOR,
@@ -39,13 +34,10 @@ CLUSTER_NAME = JOB_NAME
 
 
 def check_url(reader, value, path):
-    """
-    A source URL: http(s)://, unix:/socket, file:/saved/nodes.json, scontrol:[/path]
-    or command:ARGV.
-    """
+    """A source URL: http(s)://, unix:/socket, file:/nodes.json, scontrol: or command:."""
     value = reader.string(value, path).strip()
-    if value.startswith(COMMAND_PREFIXES):
-        return check_command_url(reader, value, path)
+    if source_keys.is_command_url(value):
+        return source_keys.check_command_url(reader, value, path)
     if value.startswith("unix:"):
         return "unix:" + reader.path(value[len("unix:"):], path)
     if value.startswith("file:"):
@@ -117,11 +109,8 @@ def _parse_slurmrestd(reader, value):
         kwargs["max_response_bytes"] = reader.number(
             value["max_response_bytes"], "slurmrestd.max_response_bytes", 1024, integer=True)
     kwargs.update(parse_token_keys(reader, value))
-    if value.get("tls") is not None:
-        kwargs["tls"] = parse_tls(reader, value["tls"])
-    slurm = SlurmrestdConfig(**kwargs)
-    check_source_keys(reader, slurm)
-    return slurm
+    kwargs.update(source_keys.parse_tls_key(reader, value))
+    return source_keys.check_source_keys(reader, SlurmrestdConfig(**kwargs))
 
 
 def _parse_job(reader, entry, index):

@@ -43,6 +43,13 @@ def command_words(reader, value, path):
                           f"got {value!r}")
 
 
+def parse_tls_key(reader, section):
+    """``{"tls": TlsConfig}`` when the slurmrestd ``section`` has ``tls``, else ``{}``."""
+    if section.get("tls") is None:
+        return {}
+    return {"tls": parse_tls(reader, section["tls"])}
+
+
 def parse_tls(reader, value, path="slurmrestd.tls"):
     """The ``slurmrestd.tls`` mapping."""
     value = reader.mapping(value, path, TLS_KEYS)
@@ -69,6 +76,7 @@ def check_source_keys(reader, slurm, where=None):
 
     :param slurm: a :class:`~slurm_sd.config.model.SlurmrestdConfig`.
     :param where: the key path (or option) to name instead of the file's.
+    :return: ``slurm``.
     """
     if is_command_url(slurm.url) and slurm.api_version != "auto":
         kind = slurm.url.split(":", 1)[0]
@@ -78,6 +86,7 @@ def check_source_keys(reader, slurm, where=None):
     if slurm.tls is not None and not slurm.url.startswith("https://"):
         reader.fail("slurmrestd.tls", f"applies only to https:// URLs, and "
                                       f"slurmrestd.url is {slurm.url!r}")
+    return slurm
 
 
 def check_tls_files(config):

@@ -1,6 +1,6 @@
 """
-Tests for ``slurmrestd.tls``: the real client against an in-process TLS slurmrestd
-(``FakeSlurmrestd`` over ``SSL4ServerEndpoint``) on 127.0.0.1, with certificates made
+Tests for ``slurmrestd.tls``: the real client against the stand-in slurmrestd
+(tests/standin.py) over ``SSL4ServerEndpoint`` on 127.0.0.1, with certificates made
 for each test (tests/tlscerts.py).
 """
 import os
@@ -8,14 +8,14 @@ import os
 from twisted.internet import defer, reactor, ssl
 from twisted.internet.endpoints import SSL4ServerEndpoint
 from twisted.trial.unittest import TestCase
-from twisted.web.server import Site
 
 from slurm_sd.config.load import load
 from slurm_sd.errors import FetchError
 from slurm_sd.sources.choose import make_source
 from slurm_sd.sources.spool import take_bytes
 from tests import tlscerts
-from tests.fakes import FakeSlurmrestd, fixture
+from tests.fakes import fixture
+from tests.standin import StandIn
 
 BODY = fixture("slurm-22.05-v0.0.38-nodes.json")
 
@@ -35,7 +35,7 @@ class TlsTests(TestCase):
         cert, key = self.ca.issue("slurm-sd", client=True)
         self.cert_file = tlscerts.write(self.dir, "client.pem", cert, 0o644)
         self.key_file = tlscerts.write(self.dir, "client.key", key)
-        self.resource = FakeSlurmrestd(body=BODY)
+        self.standin = StandIn(reactor=reactor, body=BODY)
 
     @defer.inlineCallbacks
     def serve(self, require_client=False):
@@ -46,10 +46,8 @@ class TlsTests(TestCase):
         else:
             options = server.options()
         endpoint = SSL4ServerEndpoint(reactor, 0, options, interface="127.0.0.1")
-        site = Site(self.resource)
-        site.noisy = False
-        port = yield endpoint.listen(site)
-        self.addCleanup(port.stopListening)
+        port = yield self.standin.listen(endpoint)
+        self.addCleanup(self.standin.stop)
         return port.getHost().port
 
     def source(self, port, tls=None):
@@ -105,7 +103,7 @@ class TlsTests(TestCase):
         message = yield self.fetch_error(self.source(port))
         self.assertIn("its TLS certificate is not signed by a CA of the system trust store "
                       "(set slurmrestd.tls.ca_file to slurmrestd's CA)", message)
-        self.assertEqual([], self.resource.requests)
+        self.assertEqual([], self.standin.requests)
 
     @defer.inlineCallbacks
     def test_client_certificate(self):
