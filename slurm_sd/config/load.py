@@ -7,12 +7,11 @@ import attr
 
 from slurm_sd.config.parse import (
     check_api_version,
-    check_url,
     check_web_config_file,
     parse,
 )
 from slurm_sd.config.reader import Reader
-from slurm_sd.config.sources import check_source_keys, check_tls_files
+from slurm_sd.config.sources import check_source_keys, check_tls_files, check_url
 from slurm_sd.errors import ConfigError
 
 #: Where the daemon and the console script look without ``--config``.

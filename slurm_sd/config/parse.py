@@ -3,7 +3,6 @@
 naming the file, the key path (``jobs[1].dcgm.port``) and what is wrong.
 """
 import re
-from urllib.parse import urlsplit
 
 from slurm_sd.config import sources as source_keys
 from slurm_sd.config.model import (
@@ -33,43 +32,6 @@ JOB_NAME = re.compile(r"[A-Za-z0-9_.:-]+\Z")
 CLUSTER_NAME = JOB_NAME
 
 
-def check_url(reader, value, path):
-    """A source URL: http(s)://, unix:/socket, file:/nodes.json, scontrol: or command:."""
-    value = reader.string(value, path).strip()
-    if source_keys.is_command_url(value):
-        return source_keys.check_command_url(reader, value, path)
-    if value.startswith("unix:"):
-        return "unix:" + reader.path(value[len("unix:"):], path)
-    if value.startswith("file:"):
-        return "file:" + reader.path(value[len("file:"):], path)
-    if re.match(r"https?://[^/\s]+", value):
-        return _check_http_url(reader, value, path).rstrip("/")
-    reader.fail(path, f"must be http://HOST:PORT, https://HOST:PORT, unix:/PATH, "
-                      f"file:/PATH, scontrol: or command:ARGV, got {value!r}")
-
-
-def _check_http_url(reader, value, path):
-    """An http(s) URL the client can use as it is: host, port, no query or secrets."""
-    if re.search(r"[\s\x00-\x1f\x7f]", value):
-        reader.fail(path, f"must not contain spaces or control characters, got {value!r}")
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError as error:
-        reader.fail(path, f"is not a valid URL ({error}), got {value!r}")
-    if parts.username is not None or parts.password is not None:
-        # It would show in every log line that names slurmrestd.
-        reader.fail(path, "must not hold credentials; use slurmrestd.user and token_file")
-    if not parts.hostname:
-        reader.fail(path, f"has no host name, got {value!r}")
-    if port == 0:
-        reader.fail(path, f"port must be from 1 to 65535, got {value!r}")
-    if parts.query or parts.fragment or value.endswith(("?", "#")):
-        reader.fail(path, f"must not have a query or fragment (slurm-sd adds "
-                          f"/slurm/VERSION/nodes/), got {value!r}")
-    return value
-
-
 def check_api_version(reader, value, path):
     """``auto`` or a supported version ``vX.Y.Z`` (v0.0.37 to the newest known)."""
     value = reader.string(value, path).strip()
@@ -95,7 +57,7 @@ def _parse_slurmrestd(reader, value):
                                          "timeout", "max_response_bytes", *TOKEN_KEYS,
                                          "tls"),
                            required=("url",))
-    kwargs = {"url": check_url(reader, value["url"], "slurmrestd.url")}
+    kwargs = {"url": source_keys.check_url(reader, value["url"], "slurmrestd.url")}
     if value.get("api_version") is not None:
         kwargs["api_version"] = check_api_version(reader, value["api_version"],
                                                   "slurmrestd.api_version")

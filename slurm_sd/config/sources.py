@@ -1,11 +1,12 @@
 """
-The config keys of the sources beyond plain slurmrestd: ``scontrol:`` and
-``command:`` URLs, and ``slurmrestd.tls`` for ``https://``.  Pure, like
+The config keys of the sources: every URL form (:func:`check_url`: slurmrestd,
+``file:``, ``scontrol:`` and ``command:``), and ``slurmrestd.tls`` for ``https://``.  Pure, like
 :mod:`slurm_sd.config.parse`: the TLS files are read by :func:`check_tls_files`
 (called by :func:`slurm_sd.config.load.load`), not here.
 """
 import re
 import shlex
+from urllib.parse import urlsplit
 
 from slurm_sd.config.model import TlsConfig
 from slurm_sd.sources.tls import client_tls_options
@@ -104,3 +105,40 @@ def check_tls_files(config):
     for prefix, slurm in sections:
         if slurm.tls is not None and slurm.url.startswith("https://"):
             client_tls_options(slurm, config.source, prefix)
+
+
+def check_url(reader, value, path):
+    """A source URL: http(s)://, unix:/socket, file:/nodes.json, scontrol: or command:."""
+    value = reader.string(value, path).strip()
+    if is_command_url(value):
+        return check_command_url(reader, value, path)
+    if value.startswith("unix:"):
+        return "unix:" + reader.path(value[len("unix:"):], path)
+    if value.startswith("file:"):
+        return "file:" + reader.path(value[len("file:"):], path)
+    if re.match(r"https?://[^/\s]+", value):
+        return _check_http_url(reader, value, path).rstrip("/")
+    reader.fail(path, f"must be http://HOST:PORT, https://HOST:PORT, unix:/PATH, "
+                      f"file:/PATH, scontrol: or command:ARGV, got {value!r}")
+
+
+def _check_http_url(reader, value, path):
+    """An http(s) URL the client can use as it is: host, port, no query or secrets."""
+    if re.search(r"[\s\x00-\x1f\x7f]", value):
+        reader.fail(path, f"must not contain spaces or control characters, got {value!r}")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as error:
+        reader.fail(path, f"is not a valid URL ({error}), got {value!r}")
+    if parts.username is not None or parts.password is not None:
+        # It would show in every log line that names slurmrestd.
+        reader.fail(path, "must not hold credentials; use slurmrestd.user and token_file")
+    if not parts.hostname:
+        reader.fail(path, f"has no host name, got {value!r}")
+    if port == 0:
+        reader.fail(path, f"port must be from 1 to 65535, got {value!r}")
+    if parts.query or parts.fragment or value.endswith(("?", "#")):
+        reader.fail(path, f"must not have a query or fragment (slurm-sd adds "
+                          f"/slurm/VERSION/nodes/), got {value!r}")
+    return value
