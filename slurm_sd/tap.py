@@ -136,7 +136,7 @@ def build_service(reactor, config, environ=None, load_config=None, signals=signa
         """One cluster's pipeline: source, worker, poll loop and cache (SPEC 10)."""
         cache = TargetCache(reactor)
         pipeline = make_pipeline(reactor)
-        observers = Observers(metrics)
+        observers = Observers(metrics.cluster(name))
         poller = Poller(reactor, make_source(reactor, cluster_config, environ,
                                              token_watch(name)),
                         pipeline.process, cache, cluster_config, observer=observers,

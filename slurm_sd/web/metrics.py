@@ -9,7 +9,6 @@ The data age is computed at scrape time from the injected clock.
 docs/metrics.rst lists every metric, label and result value.
 """
 import platform
-import re
 
 from prometheus_client import (
     CollectorRegistry,
@@ -23,6 +22,13 @@ from prometheus_client.process_collector import ProcessCollector
 
 import twisted
 from slurm_sd._version import __version__
+from slurm_sd.web.polls import (  # noqa: F401 (result_label: the status page's)
+    CLUSTER_METRICS,
+    DURATION_RESULTS,
+    POLL_RESULTS,
+    ClusterMetrics,
+    result_label,
+)
 from slurm_sd.web.resources import GetResource
 
 #: Request paths counted under their own label; every other path is ``other``.
@@ -30,29 +36,8 @@ from slurm_sd.web.resources import GetResource
 PATH_LABELS = {b"/targets": "/targets", b"/metrics": "/metrics",
                b"/-/healthy": "/-/healthy", b"/-/ready": "/-/ready"}
 
-#: Every value of ``slurm_sd_polls_total``'s ``result`` label, exported from the
-#: start (at 0) so that ``increase()`` sees the first one; ``internal`` is any
-#: failure not named here (a bug).
-POLL_RESULTS = ("success", "fetch_error", "response_too_large", "bad_response",
-                "worker_error", "internal")
-
-#: The ``result`` values of the poll duration histogram.
-DURATION_RESULTS = ("success", "failure")
-
 #: Upper bounds (seconds) of the poll duration histogram's buckets.
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
-
-_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
-
-
-def result_label(kind):
-    """
-    ``FetchError`` -> ``fetch_error``: the poller's failure kind as one of
-    :data:`POLL_RESULTS` (``internal`` for a kind not declared there).
-    """
-    label = _CAMEL.sub("_", kind).lower()
-    return label if label in POLL_RESULTS else "internal"
-
 
 class Metrics:
     """
@@ -65,37 +50,35 @@ class Metrics:
 
     def __init__(self, clock, config, process_metrics=True):
         self._clock = clock
-        self._last_success = None
+        self._clusters = {}
         # No *_created series: they would double the exposition, and their wall-clock
         # times are not the injected clock's. (Process-wide; this is the only user.)
         disable_created_metrics()
         #: The registry ``/metrics`` serves; holds only our metrics.
         self.registry = registry = CollectorRegistry(auto_describe=False)
-        self._polls = Counter("slurm_sd_polls", "Polls of slurmrestd by result (success "
-                              "or the kind of failure).", ["result"], registry=registry)
-        for result in POLL_RESULTS:
-            self._polls.labels(result)
-        self._durations = Histogram("slurm_sd_poll_duration_seconds", "How long polls took "
-                                    "(fetch, decode, convert, render).", ["result"],
-                                    buckets=DURATION_BUCKETS, registry=registry)
-        for result in DURATION_RESULTS:
-            self._durations.labels(result)
-        self._last_success_at = Gauge(
+        self.polls = Counter("slurm_sd_polls", "Polls of slurmrestd by result (success "
+                             "or the kind of failure).", ["cluster", "result"],
+                             registry=registry)
+        self.durations = Histogram("slurm_sd_poll_duration_seconds", "How long polls took "
+                                   "(fetch, decode, convert, render).", ["cluster", "result"],
+                                   buckets=DURATION_BUCKETS, registry=registry)
+        self.last_success_at = Gauge(
             "slurm_sd_last_success_timestamp_seconds", "When the last successful poll "
-            "ended (Unix time; 0 before the first).", registry=registry)
-        Gauge("slurm_sd_data_age_seconds", "Seconds since the node list being served was "
-              "fetched (+Inf before the first successful poll).",
-              registry=registry).set_function(self._data_age)
-        self._interval = Gauge("slurm_sd_poll_interval_seconds", "The configured seconds "
-                               "between polls.", registry=registry)
-        # Registered at the first good poll: before it there is no node count to give.
-        self._nodes = Gauge("slurm_sd_nodes", "Nodes in the last good node list.",
-                            registry=None)
-        self._skipped = Gauge("slurm_sd_nodes_skipped", "Node entries of the last good "
-                              "node list dropped (no name, or a duplicate).", registry=None)
+            "ended (Unix time; 0 before the first).", ["cluster"], registry=registry)
+        self.data_age = Gauge("slurm_sd_data_age_seconds", "Seconds since the node list "
+                              "being served was fetched (+Inf before the first successful "
+                              "poll).", ["cluster"], registry=registry)
+        self.interval = Gauge("slurm_sd_poll_interval_seconds", "The configured seconds "
+                              "between polls.", ["cluster"], registry=registry)
+        # A cluster's series appear at its first good poll: before it there is no count.
+        self.nodes = Gauge("slurm_sd_nodes", "Nodes in the last good node list.",
+                           ["cluster"], registry=registry)
+        self.skipped = Gauge("slurm_sd_nodes_skipped", "Node entries of the last good "
+                             "node list dropped (no name, or a duplicate).", ["cluster"],
+                             registry=registry)
         # prom_job, not job: Prometheus would rename a scraped job label exported_job.
-        self._targets = Gauge("slurm_sd_targets", "Targets served per job, as of the last "
-                              "good poll.", ["prom_job"], registry=registry)
+        self.targets = Gauge("slurm_sd_targets", "Targets served per job, as of the last "
+                             "good poll.", ["cluster", "prom_job"], registry=registry)
         self._requests = Counter("slurm_sd_http_requests", "HTTP requests answered, by "
                                  "path and status code.", ["path", "code"], registry=registry)
         self._reload_ok = Gauge("slurm_sd_config_last_reload_successful", "1 if the last "
@@ -112,38 +95,26 @@ class Metrics:
               "Python are running.", ["version", "twisted_version", "python_version"],
               registry=registry).labels(__version__, twisted.__version__,
                                         platform.python_version()).set(1)
+        self._names = [name for name, _ in config.cluster_configs()]
         self.config_loaded(config)
         if process_metrics:
             ProcessCollector(registry=registry)
 
-    def _data_age(self):
-        """Seconds since the last good poll, as of the scrape; +Inf before it."""
-        if self._last_success is None:
-            return float("inf")
-        return self._clock.seconds() - self._last_success
+    def cluster(self, name):
+        """The poller observer of cluster ``name`` (a :class:`ClusterMetrics`)."""
+        if name not in self._clusters:
+            self._clusters[name] = ClusterMetrics(self, self._clock, name)
+        return self._clusters[name]
 
-    # The poller's observer interface.
+    # The poller's observer interface, for the (first) cluster.
 
     def poll_succeeded(self, snapshot, seconds):
-        """A poll replaced the cache with ``snapshot`` after ``seconds``."""
-        self._polls.labels("success").inc()
-        self._durations.labels("success").observe(seconds)
-        if self._last_success is None:
-            self.registry.register(self._nodes)
-            self.registry.register(self._skipped)
-        self._last_success = self._clock.seconds()
-        self._last_success_at.set(self._last_success)
-        self._nodes.set(snapshot.nodes)
-        self._skipped.set(snapshot.skipped)
-        # A job gone from the snapshot (removed by a reload) is no longer exported.
-        self._targets.clear()
-        for job, count in snapshot.targets.items():
-            self._targets.labels(job).set(count)
+        """The first cluster's poll replaced its cache with ``snapshot`` after ``seconds``."""
+        self.cluster(self._names[0]).poll_succeeded(snapshot, seconds)
 
     def poll_failed(self, kind, seconds):
-        """A poll failed with error class ``kind`` (or ``internal``) after ``seconds``."""
-        self._polls.labels(result_label(kind)).inc()
-        self._durations.labels("failure").observe(seconds)
+        """The first cluster's poll failed with ``kind`` (or ``internal``) after ``seconds``."""
+        self.cluster(self._names[0]).poll_failed(kind, seconds)
 
     # The site's request counter and the reloader's reports.
 
@@ -157,13 +128,27 @@ class Metrics:
         self._requests.labels(PATH_LABELS.get(path, "other"), str(code)).inc()
 
     def config_loaded(self, config):
-        """A configuration (at start, or by a reload) is now in effect."""
-        self._interval.set(config.interval)
+        """A configuration (at start, or by a reload) is now in effect: each cluster's
+        interval; the series of clusters no longer there go."""
+        clusters = config.cluster_configs()
+        names = [name for name, _ in clusters]
+        if not config.clusters and len(self._names) == 1 and self._names != names:
+            # The one cluster of the single-cluster form renamed (cluster_name): its
+            # poller and its numbers go on under the new name.
+            (old,), (new,) = self._names, names
+            if old in self._clusters:
+                self._clusters[new] = self._clusters.pop(old)
+                self._clusters[new].rename(new)
+        for name in list(self._clusters):
+            if name not in names:
+                self._clusters.pop(name).forget()
+        self._names = names
+        for name, cluster_config in clusters:
+            self.cluster(name).set_interval(cluster_config.interval)
         self._reload_ok.set(1)
         self._reload_at.set(self._clock.seconds())
         # A cluster the reload removed sends no token any more.
-        names = {name for name, _ in config.cluster_configs()}
-        for cluster in self._token_clusters - names:
+        for cluster in self._token_clusters - set(names):
             self.token_expiry(None, cluster)
 
     def token_expiry(self, exp, cluster):

@@ -16,6 +16,7 @@ from slurm_sd.service.changes import describe_changes
 from slurm_sd.tap import Options, build_service
 from slurm_sd.web.site import make_root
 from tests.fakes import SAMPLES
+from tests.web.test_metrics import value
 
 V38 = os.path.join(SAMPLES, "slurm-22.05-v0.0.38-nodes.json")
 V37 = os.path.join(SAMPLES, "slurm-22.05-v0.0.37-nodes.json")
@@ -251,3 +252,82 @@ class ClusterReloadTests(SynchronousTestCase):
         http = StubTreq(make_root(self.clusters, self.clusters))
         response = self.successResultOf(http.get("http://sd/targets?prom_job=node"))
         self.assertEqual(response.code, 200)
+
+
+class ClusterMetricsTests(SynchronousTestCase):
+    """Self-metrics with a ``cluster`` label per cluster (SPEC 10)."""
+
+    def setUp(self):
+        """The two-cluster daemon from a 'file' the test rewrites, polled once."""
+        self.path = "/etc/slurm-sd/config.yaml"
+        self.files = {self.path: TWO % (V38, V37)}
+        options = Options(opener=lambda p, encoding=None: io.StringIO(self.files[p]))
+        options.parseOptions(["--config", self.path])
+        self.reactor = MemoryReactorClock()
+        self.service = build_service(self.reactor, options.config, environ={},
+                                     load_config=options.load_config)
+        self.service.startService()
+        self.addCleanup(self.service.stopService)
+        self.reactor.advance(0)
+        self.registry = self.service.metrics.registry
+
+    def test_per_cluster_series(self):
+        """Each cluster's polls, nodes, targets, interval and data age are its own."""
+        for cluster, interval in (("hpc1", 120), ("gpu", 60)):
+            snapshot = self.service.clusters.get(cluster).cache.snapshot
+            self.assertEqual(value(self.registry, "slurm_sd_polls_total", cluster=cluster,
+                                   result="success"), 1)
+            self.assertEqual(value(self.registry, "slurm_sd_nodes", cluster=cluster),
+                             snapshot.nodes)
+            self.assertEqual(value(self.registry, "slurm_sd_targets", cluster=cluster,
+                                   prom_job="node"), snapshot.targets["node"])
+            self.assertEqual(value(self.registry, "slurm_sd_poll_interval_seconds",
+                                   cluster=cluster), interval)
+        self.reactor.advance(60)   # gpu polls again, hpc1 not yet
+        self.assertEqual(value(self.registry, "slurm_sd_data_age_seconds", cluster="hpc1"), 60)
+        self.assertEqual(value(self.registry, "slurm_sd_data_age_seconds", cluster="gpu"), 0)
+        self.assertIsNone(value(self.registry, "slurm_sd_nodes", cluster="default"))
+
+    def test_removed_cluster_loses_its_series(self):
+        """A cluster a reload removes exports nothing more; the others keep theirs."""
+        self.files[self.path] = (TWO % (V38, V37)).replace(
+            "  - name: gpu\n    slurmrestd: {url: 'file:%s'}\n    interval: 60\n" % (V37,), "")
+        self.service.reloader.reload()
+        self.assertEqual(self.service.clusters.names(), ["hpc1"])
+        names = {labels for (name, labels), _ in self._samples()
+                 if ("cluster", "gpu") in labels}
+        self.assertEqual(names, set())
+        self.assertEqual(value(self.registry, "slurm_sd_polls_total", cluster="hpc1",
+                               result="success"), 1)
+
+    def _samples(self):
+        """Every (name, labels) -> value exported now."""
+        from tests.web.test_metrics import samples
+        return samples(self.registry).items()
+
+
+class RenamedClusterMetricsTests(SynchronousTestCase):
+    """The single-cluster form renamed by cluster_name keeps its numbers."""
+
+    def test_rename(self):
+        """After cluster_name changes, the series are under the new name only."""
+        path = "/etc/slurm-sd/config.yaml"
+        text = "slurmrestd: {url: 'file:%s'}\njobs:\n  - node: {port: 9100}\n" % (V38,)
+        files = {path: text}
+        options = Options(opener=lambda p, encoding=None: io.StringIO(files[p]))
+        options.parseOptions(["--config", path])
+        reactor = MemoryReactorClock()
+        service = build_service(reactor, options.config, environ={},
+                                load_config=options.load_config)
+        service.startService()
+        self.addCleanup(service.stopService)
+        reactor.advance(0)
+        registry = service.metrics.registry
+        self.assertEqual(value(registry, "slurm_sd_polls_total", result="success"), 1)
+        files[path] = text + "cluster_name: hpc1\n"
+        service.reloader.reload()
+        self.assertIsNone(value(registry, "slurm_sd_polls_total", result="success"))
+        reactor.advance(0)
+        self.assertEqual(value(registry, "slurm_sd_polls_total", cluster="hpc1",
+                               result="success"), 1)
+        self.assertEqual(value(registry, "slurm_sd_data_age_seconds", cluster="hpc1"), 0)

@@ -234,7 +234,7 @@ class ReloaderTests(SynchronousTestCase):
         self.next = config(**{"interval: 300": "interval: 60"})
         self.reloader.reload()
         self.assertEqual(self.metrics.registry.get_sample_value(
-            "slurm_sd_poll_interval_seconds"), 60)
+            "slurm_sd_poll_interval_seconds", {"cluster": "default"}), 60)
 
 
 class PollerReconfigureTests(SynchronousTestCase):

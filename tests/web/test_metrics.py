@@ -1,4 +1,6 @@
 """Tests for slurm_sd.web.metrics: the self-metrics and GET /metrics."""
+import re
+
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from treq.testing import StubTreq
@@ -9,7 +11,13 @@ from slurm_sd import __version__
 from slurm_sd.config.parse import parse
 from slurm_sd.pipeline.render import render
 from slurm_sd.service.cache import TargetCache
-from slurm_sd.web.metrics import POLL_RESULTS, Metrics, MetricsResource, result_label
+from slurm_sd.web.metrics import (
+    CLUSTER_METRICS,
+    POLL_RESULTS,
+    Metrics,
+    MetricsResource,
+    result_label,
+)
 from slurm_sd.web.site import make_root
 
 CONFIG = parse("slurmrestd: {url: 'http://127.0.0.1:6820'}\ninterval: 60\n"
@@ -29,7 +37,11 @@ def samples(registry_or_text):
 
 
 def value(registry, name, **labels):
-    """One sample's value, or None when it is not exported."""
+    """One sample's value, or None when it is not exported; a per-cluster series is the
+    ``default`` cluster's unless ``cluster`` is given."""
+    family = re.sub(r"_(total|bucket|count|sum)\Z", "", name)
+    if family in CLUSTER_METRICS:
+        labels.setdefault("cluster", "default")
     return samples(registry).get((name, frozenset(labels.items())))
 
 
@@ -81,11 +93,12 @@ class MetricsTests(SynchronousTestCase):
         self.assertEqual([name for name in names if name.endswith("_created")], [])
 
     def test_targets_label_is_prom_job(self):
-        """Targets per job carry prom_job, never job (Prometheus would rename it exported_job)."""
+        """Targets per job carry prom_job (and cluster), never job (Prometheus would rename
+        it exported_job)."""
         self.succeed()
         labels = {key for (name, labels) in samples(self.registry)
                   if name == "slurm_sd_targets" for key, _ in labels}
-        self.assertEqual(labels, {"prom_job"})
+        self.assertEqual(labels, {"cluster", "prom_job"})
 
     def test_polls_counted_by_result(self):
         """Successes and each kind of failure are counted under their own label."""
@@ -236,8 +249,8 @@ class MetricsResourceTests(SynchronousTestCase):
         code, content_type, body = self.get("/metrics")
         self.assertEqual(code, 200)
         self.assertTrue(content_type.startswith("text/plain; version=0.0.4"), content_type)
-        self.assertEqual(samples(body.decode())[("slurm_sd_polls_total",
-                                                 frozenset({("result", "success")}))], 0)
+        self.assertEqual(samples(body.decode())[("slurm_sd_polls_total", frozenset(
+            {("cluster", "default"), ("result", "success")}))], 0)
 
     def test_openmetrics_when_asked(self):
         """A scraper asking for OpenMetrics gets it."""
