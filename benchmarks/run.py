@@ -22,6 +22,10 @@ first receives the data of that request (the stand-in puts a per-request cluster
 ``__meta_slurm_cluster``).  Prints a reST table and the goals (PASS/FAIL; exit status 1
 if any fails), and writes benchmarks/out/results.json and results.rst; client samples,
 the daemon's log and /proc traces stay in benchmarks/out/ for inspection.
+
+The daemon runs with ``state_file`` (written after every refresh, in its thread pool)
+unless ``--no-state-file`` is given (needed with ``--daemon-argv`` for a build that
+does not know the key); benchmarks/state_bench.py times the state file's steps alone.
 """
 import argparse
 import http.client
@@ -74,7 +78,7 @@ slurmrestd:
   timeout: 120
 interval: {interval}
 listen: tcp:{port}:interface=127.0.0.1
-""" + JOBS_YAML
+{state}""" + JOBS_YAML
 
 #: With ``--source command``: the daemon runs benchmarks/stand_in_command.py per poll.
 COMMAND_CONFIG = """\
@@ -83,7 +87,7 @@ slurmrestd:
   timeout: 120
 interval: {interval}
 listen: tcp:{port}:interface=127.0.0.1
-""" + JOBS_YAML
+{state}""" + JOBS_YAML
 
 
 # ---------------------------------------------------------------- processes
@@ -361,15 +365,18 @@ def run_size(nodes, args, procs):
     port = free_port()
     cfg = os.path.join(work, "slurm-sd.yaml")
     with open(cfg, "w") as f:
+        state = "" if args.no_state_file else "state_file: %s\n" % os.path.join(work, "state")
         if args.source == "command":
             fifo, counter = os.path.join(work, "events"), os.path.join(work, "counter")
             url = "command:" + shlex.join([PY, os.path.join(HERE, "stand_in_command.py"),
                                            "--body", body, "--events", fifo,
                                            "--counter", counter])
             f.write(COMMAND_CONFIG.format(url=json.dumps(url), interval=args.interval,
-                                          port=port))
+                                          port=port, state=state))
         else:
-            f.write(CONFIG.format(socket=sock, interval=args.interval, port=port))
+            # With a state file (the default), every refresh also writes it: the latency
+            # figures show whether that stays off the reactor's critical path.
+            f.write(CONFIG.format(socket=sock, interval=args.interval, port=port, state=state))
     log_path = os.path.join(OUT, "daemon-%d.log" % nodes)
     deadline = time.monotonic() + 60 + (args.refreshes + args.quiet_refreshes) * (
         args.interval + 60)
@@ -435,7 +442,8 @@ def run_size(nodes, args, procs):
         if sampler is not None:
             sampler.stop()
         procs.stop_all()
-        for name in ("slurm-sd.yaml", "slurmrestd.sock", "events", "counter"):
+        for name in ("slurm-sd.yaml", "slurmrestd.sock", "events", "counter",
+                     "state"):
             try:
                 os.unlink(os.path.join(work, name))
             except OSError:
@@ -723,12 +731,13 @@ def report(results, info, args):
         "Refresh = slurmrestd request received (or the command started) -> new data "
         "served. CPU s = the daemon's and "
         "its worker's CPU time in a quiet refresh, minus serving. RSS of the daemon and all "
-        "its descendants sampled every %g ms."
+        "its descendants sampled every %g ms. state_file: %s."
         % (args.refreshes, args.interval, args.poll_job, args.gap_ms, args.quiet_refreshes,
            args.quiet_gap_ms, args.quiet_job,
            "a stand-in command run per poll (url command:, stand_in_command.py: sendfile "
            "to the pipe; counted among the descendants)" if args.source == "command"
-           else "a stand-in slurmrestd on a UNIX socket", args.sample_ms))
+           else "a stand-in slurmrestd on a UNIX socket", args.sample_ms,
+           "off" if args.no_state_file else "on, written after every refresh"))
     return "\n".join(parts)
 
 
@@ -751,6 +760,8 @@ def main(argv=None):
     parser.add_argument("--source", choices=("slurmrestd", "command"), default="slurmrestd",
                         help="serve the body from a stand-in slurmrestd on a UNIX socket, "
                         "or print it from a stand-in command run per poll (command:)")
+    parser.add_argument("--no-state-file", action="store_true",
+                        help="run the daemon without state_file (it is on by default)")
     parser.add_argument("--daemon-argv", default="",
                         help="run this command instead of twistd slurm-sd (to compare "
                         "another build); {config} and {python} are replaced")

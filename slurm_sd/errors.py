@@ -28,6 +28,10 @@ class ResponseTooLarge(FetchError):
     """The answer is bigger than ``slurmrestd.max_response_bytes``."""
 
 
+class SourceTimeout(FetchError):
+    """The source did not answer within ``slurmrestd.timeout``."""
+
+
 class WorkerError(SlurmSDError):
     """The worker process failed (a bug, a kill, a time-out); ``str()`` is one line."""
 

@@ -10,7 +10,9 @@ import signal
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService, Service, ServiceMaker
+from twisted.internet import defer, threads
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IReactorThreads
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.scripts.twistd import ServerOptions, runApp
@@ -24,6 +26,7 @@ from slurm_sd.service.cache import TargetCache
 from slurm_sd.service.clusters import Cluster, ClusterSet
 from slurm_sd.service.poller import Observers, Poller
 from slurm_sd.service.reload import Reloader, ReloadService
+from slurm_sd.service.state import StateFile
 from slurm_sd.sources.choose import make_source
 from slurm_sd.sources.tokenwatch import TokenWatch
 from slurm_sd.web.auth import protect
@@ -131,6 +134,8 @@ def build_service(reactor, config, environ=None, load_config=None, signals=signa
 
     clusters = ClusterSet(config)
     status = StatusPage(reactor, clusters)
+    # One state file for every cluster; each entry is one cluster's.
+    state = StateFile(in_thread(reactor), names=clusters.names)
 
     def make_cluster(name, cluster_config, several):
         """One cluster's pipeline: source, worker, poll loop and cache (SPEC 10)."""
@@ -140,7 +145,7 @@ def build_service(reactor, config, environ=None, load_config=None, signals=signa
         poller = Poller(reactor, make_source(reactor, cluster_config, environ,
                                              token_watch(name)),
                         pipeline.process, cache, cluster_config, observer=observers,
-                        cluster=name if several else None)
+                        cluster=name if several else None, state=state)
         observers.add(status.watch(poller))
         return Cluster(name, cache, poller, pipeline)
 
@@ -192,6 +197,17 @@ def build_service(reactor, config, environ=None, load_config=None, signals=signa
     top.status = status
     top.site = site
     return top
+
+
+def in_thread(reactor):
+    """
+    ``run(f, *args) -> Deferred``: in the reactor's thread pool, or at once
+    where there is none (``MemoryReactor`` in tests).
+    """
+    if IReactorThreads.providedBy(reactor):
+        return lambda f, *args: threads.deferToThreadPool(reactor, reactor.getThreadPool(),
+                                                          f, *args)
+    return lambda f, *args: defer.maybeDeferred(f, *args)
 
 
 class ListeningService(StreamServerEndpointService):

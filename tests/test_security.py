@@ -177,10 +177,12 @@ class SecretLeakTests(DaemonTestCase):
         self.addCleanup(standin.stop)
         yield standin.listen(UNIXServerEndpoint(reactor, socket))
         jwt = secrets[0]
+        state_file = os.path.join(self.dir, "state")
         port = yield self.start(
             f"slurmrestd: {{url: 'unix:{socket}', api_version: v0.0.38, user: slurmrest, "
             f"timeout: 0.5, max_response_bytes: 65536{slurm_extra}}}\n"
             f"interval: 3600\nlisten: 'tcp:0:interface=127.0.0.1'\n{auth_yaml}\n"
+            f"state_file: {state_file}\n"
             f"jobs: [{{node: {{port: 9100}}}}]\n", overrides=overrides, environ=environ)
         poller = self.service.poller
         seen = []
@@ -264,6 +266,12 @@ class SecretLeakTests(DaemonTestCase):
         # Every token here has a readable exp: /metrics says when it expires.
         [last_metrics] = [text for text in answered if "slurm_sd_polls_total" in text][-1:]
         self.assertIn("slurm_sd_token_expiry_timestamp_seconds", last_metrics)
+        # The state file was written (in a thread) and holds node lists only.
+        yield deadline(wait_until(lambda: os.path.exists(state_file)))
+        with open(state_file, "rb") as handle:
+            stored = handle.read()
+        self.assertIn(b"cpu01", stored)
+        answered.append(stored.decode("latin-1"))
         for secret in secrets:
             for text in logged:
                 self.assertNotIn(secret, text)

@@ -198,7 +198,8 @@ def _parse_clusters(reader, value):
 
 
 _TOP_KEYS = ("slurmrestd", "clusters", "interval", "cluster_name", "listen",
-             "target_address", "http_auth", "web_config_file", "logging", "jobs")
+             "target_address", "http_auth", "web_config_file", "logging", "jobs",
+             "state_file", "max_node_drop")
 
 
 def check_web_config_file(reader, config, listen_key="listen"):
@@ -264,6 +265,11 @@ def parse(text, source="<string>"):
         kwargs["web_config_file"] = reader.path(document["web_config_file"], "web_config_file")
     if document.get("logging") is not None:
         kwargs["logging"] = _parse_logging(reader, document["logging"])
+    if document.get("state_file") is not None:
+        kwargs["state_file"] = reader.path(document["state_file"], "state_file")
+    if document.get("max_node_drop") is not None:
+        kwargs["max_node_drop"] = reader.number(document["max_node_drop"], "max_node_drop",
+                                                0, maximum=1)
     return check_web_config_file(reader, Config(**kwargs))
 
 

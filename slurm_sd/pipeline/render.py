@@ -31,6 +31,9 @@ class Snapshot:
     states = attr.ib(default=attr.Factory(dict))
     #: job name -> {partition ("" for none) -> targets}, partitions sorted.
     partitions = attr.ib(default=attr.Factory(dict))
+    #: The node list encoded for the state file (:mod:`slurm_sd.pipeline.stored`),
+    #: or None; the poller takes it out before serving.
+    stored = attr.ib(default=None, repr=False, eq=False)
 
 
 def _encode(groups):

@@ -34,10 +34,10 @@ _BOOT = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
 _MAX_REMARKS = 64 * 1024
 
 
-def process(body, config):
+def process(body, config, stored=False):
     """:func:`build_snapshot` in this process, as a Deferred; closes ``body``."""
     try:
-        return defer.maybeDeferred(build_snapshot, body, config)
+        return defer.maybeDeferred(build_snapshot, body, config, stored=stored)
     finally:
         close_body(body)
 
@@ -109,9 +109,11 @@ class WorkerPipeline:
             waiting.append(protocol.when_ended())
         return defer.gatherResults(waiting).addCallback(lambda _: None)
 
-    def process(self, body, config):
+    def process(self, body, config, stored=False):
         """
         Build the snapshot of ``body`` in a worker process; closes ``body``.
+
+        :param stored: ``body`` is a stored node list (the state file's), not JSON.
 
         :return: a Deferred firing with the :class:`~slurm_sd.pipeline.render.Snapshot`, or
             failing with :class:`~slurm_sd.errors.BadResponse` (unusable body) or
@@ -122,7 +124,7 @@ class WorkerPipeline:
             result_file = tempfile.TemporaryFile()
             body_file = body.file if isinstance(body, SpooledBody) else _to_file(body)
             try:
-                protocol = self._spawn(body_file, result_file, config)
+                protocol = self._spawn(body_file, result_file, config, stored)
             finally:
                 body_file.close()   # the child has its own descriptor
         except OSError as e:
@@ -133,7 +135,7 @@ class WorkerPipeline:
             close_body(body)
         return protocol.result
 
-    def _spawn(self, body_file, result_file, config):
+    def _spawn(self, body_file, result_file, config, stored=False):
         """Start the worker; return its protocol."""
         protocol = _WorkerProtocol(result_file, config.slurmrestd.timeout, self.log)
         # The child imports what this process would import: this very slurm_sd,
@@ -148,7 +150,8 @@ class WorkerPipeline:
         protocol.when_ended().addCallback(lambda _: self._workers.discard(protocol))
         # The token is not the worker's business.
         config = attr.evolve(config, slurmrestd=attr.evolve(config.slurmrestd, token=None))
-        protocol.transport.write(pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL))
+        request = (config, True) if stored else config
+        protocol.transport.write(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
         protocol.transport.closeStdin()
         protocol.timeout = self._reactor.callLater(config.slurmrestd.timeout,
                                                    protocol.time_out)

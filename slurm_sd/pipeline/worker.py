@@ -45,7 +45,9 @@ def run(body_fd, stdin, out, stderr):
     :param out: a binary stream for the pickled result.
     :param stderr: a text stream for remarks.
     """
-    config = pickle.load(stdin)
+    request = pickle.load(stdin)
+    # (config, True): the body is a stored node list (the state file's), not JSON.
+    config, stored = request if isinstance(request, tuple) else (request, False)
 
     def note(line):
         """One remark for the daemon's log."""
@@ -53,7 +55,7 @@ def run(body_fd, stdin, out, stderr):
         stderr.flush()
 
     try:
-        answer = ("ok", build_snapshot(body_fd, config, note))
+        answer = ("ok", build_snapshot(body_fd, config, note, stored=stored))
     except BadResponse as error:
         answer = ("bad", str(error))
     pickle.dump(answer, out, protocol=pickle.HIGHEST_PROTOCOL)

@@ -17,10 +17,15 @@ class TargetCache:
         #: Called with no arguments after each replace (the all-clusters answer).
         self.replaced = None
 
-    def replace(self, snapshot):
-        """Serve ``snapshot`` from now on, in place of the old one."""
+    def replace(self, snapshot, taken_at=None):
+        """
+        Serve ``snapshot`` from now on, in place of the old one.
+
+        :param taken_at: when its data was fetched (clock seconds), if not now:
+            data read back from the state file keeps its real age.
+        """
         self.snapshot = snapshot
-        self.updated_at = self._clock.seconds()
+        self.updated_at = self._clock.seconds() if taken_at is None else taken_at
         if self.replaced is not None:
             self.replaced()
         return snapshot
@@ -29,7 +34,8 @@ class TargetCache:
         """Seconds since the data was taken, or None before the first good poll."""
         if self.updated_at is None:
             return None
-        return self._clock.seconds() - self.updated_at
+        # Never negative: a state file from a clock that ran ahead.
+        return max(0.0, self._clock.seconds() - self.updated_at)
 
     def retry_after(self):
         """Whole seconds until the next poll attempt, at least 1."""

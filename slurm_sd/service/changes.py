@@ -42,7 +42,8 @@ def settings(config):
         prefix = f"clusters.{cluster.name}."
         out.update(_source_settings(cluster.slurmrestd, prefix))
         out[prefix + "interval"] = cluster.interval
-    for name in ("interval", "cluster_name", "listen", "target_address", "web_config_file"):
+    for name in ("interval", "cluster_name", "listen", "target_address", "web_config_file",
+                 "state_file", "max_node_drop"):
         out[name] = getattr(config, name)
     auth = config.http_auth
     for name in ("username", "password_file", "bearer_token_file"):

@@ -6,14 +6,20 @@ failure (backoff) differs from the delay after a success. The next call is only
 scheduled once the previous poll has ended, so polls never overlap, and
 :meth:`Poller.poll` never fails, so the chain never breaks.
 """
+import attr
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from slurm_sd.errors import BadResponse, SlurmSDError
+from slurm_sd.errors import BadResponse, SlurmSDError, SourceTimeout
+from slurm_sd.service.guard import HOLD_RETRY, ShrinkGuard
+from slurm_sd.service.state import cluster_key
+from slurm_sd.service.stateformat import Entry
 
 #: First retry delay after a failure; doubled per failure, capped at interval.
 RETRY_BASE = 5.0
+#: The share of ``slurmrestd.timeout`` a source's answer may take without a warning.
+SLOW_SHARE = 0.8
 
 
 class Poller:
@@ -25,14 +31,18 @@ class Poller:
     :param process: ``process(body, config) -> Deferred[Snapshot]``.
     :param cache: the cache to replace on success.
     :param config: the :class:`~slurm_sd.config.model.Config`.
-    :param observer: optional; told ``poll_succeeded(snapshot, seconds)`` and
-        ``poll_failed(kind, seconds)`` (self-metrics).
+    :param observer: optional; told ``poll_succeeded(snapshot, seconds)``,
+        ``poll_failed(kind, seconds)``, ``poll_held()``, ``source_answered(seconds)``
+        and ``state_loaded(snapshot, fetched_at)`` (self-metrics).
+    :param state: optional :class:`~slurm_sd.service.state.StateFile`, used when
+        ``config.state_file`` is set.
     :param cluster: the cluster's name, for its log lines when there are several.
     """
 
     log = Logger()
 
-    def __init__(self, clock, source, process, cache, config, observer=None, cluster=None):
+    def __init__(self, clock, source, process, cache, config, observer=None, cluster=None,
+                 state=None):
         self.cluster = cluster
         self._clock = clock
         self.source = source
@@ -48,11 +58,48 @@ class Poller:
         self._repoll = False
         #: The last failed poll's one-line reason (no secret in it), or None.
         self.last_error = None
+        self._state = state
+        self._guard = ShrinkGuard()
+        #: Seconds the source took for its last good answer, or None.
+        self.source_seconds = None
 
     def start(self):
-        """Poll at once, then keep polling."""
+        """Serve the state file's data, if any; poll at once, then keep polling."""
         self._stopped = False
+        self._restore()
         self._schedule(0)
+
+    def _restore(self):
+        """Serve the node list kept in the state file, with its real age, until a poll."""
+        config = self.config
+        if self._state is None or config.state_file is None:
+            return
+        name = cluster_key(config)
+        d = self._state.restore(config.state_file, (name,))
+        d.addCallback(self._restored, name, config)
+
+    def _restored(self, loaded, name, config):
+        """Convert and render what :meth:`_restore` read, in the process step."""
+        if name not in loaded or self._cache.snapshot is not None:
+            return None
+        fetched_at, data = loaded[name]
+        d = self._process(data, config, stored=True)
+        d.addCallback(self._serve_restored, fetched_at, name, config.state_file)
+        d.addErrback(lambda f: self.log.warn(
+            "state file {path}: its node list cannot be used ({reason}); ignored",
+            path=config.state_file, reason=f.getErrorMessage()))
+        return d
+
+    def _serve_restored(self, snapshot, fetched_at, name, path):
+        """Serve the stored node list, unless a poll was quicker."""
+        if self._cache.snapshot is not None:
+            return
+        self._cache.replace(snapshot, taken_at=fetched_at)
+        self.log.info("serving {nodes} nodes of cluster {name} from state file {path}, "
+                      "fetched {age:.0f} s ago, until a poll succeeds", nodes=snapshot.nodes,
+                      name=name, path=path, age=self._cache.age())
+        if self._observer is not None:
+            self._observer.state_loaded(snapshot, fetched_at)
 
     def stop(self):
         """
@@ -81,6 +128,7 @@ class Poller:
         self.source = source
         self.config = config
         self._failures = 0
+        self._guard.reset()
         if self._stopped:
             return
         if self._running is None:
@@ -112,6 +160,7 @@ class Poller:
         config = self.config
         source = self._running_source = self.source
         d = defer.maybeDeferred(source.fetch_nodes)
+        d.addCallback(self._fetched, started, config)
         d.addCallback(self._process, config)
         d.addCallback(self._succeeded, started)
         d.addErrback(self._failed, started, source)
@@ -128,10 +177,37 @@ class Poller:
         d.addBoth(done)
         return d
 
+    def _fetched(self, body, started, config):
+        """Time the source's answer (apart from decode, convert and render)."""
+        seconds = self._clock.seconds() - started
+        self.source_seconds = seconds
+        limit = config.slurmrestd.timeout
+        if seconds > SLOW_SHARE * limit:
+            self.log.warn("source {where} took {seconds:.1f} s to answer, over {share:.0%} of "
+                          "slurmrestd.timeout ({limit:g} s): raise slurmrestd.timeout",
+                          where=self._where(), seconds=seconds, share=SLOW_SHARE,
+                          limit=limit)
+        if self._observer is not None:
+            self._observer.source_answered(seconds)
+        return body
+
     def _succeeded(self, snapshot, started):
-        """Serve the new snapshot and log one line."""
-        self._cache.replace(snapshot)
+        """Serve the new snapshot (unless the shrink guard holds it) and log one line."""
         self._failures = 0
+        served = self._cache.snapshot
+        served = None if served is None else served.nodes
+        was_holding = self._guard.holding
+        if not self._guard.allows(served, snapshot.nodes, self.config.max_node_drop):
+            return self._held(served, snapshot.nodes)
+        if was_holding and snapshot.nodes < served:
+            self.log.warn("poll of {where} agrees with the one held back: serving "
+                          "{nodes} nodes instead of {served}", where=self._where(),
+                          nodes=snapshot.nodes, served=served)
+        stored = snapshot.stored
+        if stored is not None:
+            snapshot = attr.evolve(snapshot, stored=None)
+        self._cache.replace(snapshot)
+        self._save(snapshot, stored)
         elapsed = self._clock.seconds() - started
         if snapshot.nodes == 0:
             self.log.warn("poll of {where} succeeded but slurmrestd listed no nodes; "
@@ -146,6 +222,28 @@ class Poller:
         if self._observer is not None:
             self._observer.poll_succeeded(snapshot, elapsed)
         return self.config.interval
+
+    def _held(self, served, nodes):
+        """Keep serving the current data after a sudden drop, and poll again soon."""
+        delay = min(self.config.interval, HOLD_RETRY)
+        self.log.warn("poll of {where} returned {nodes} nodes, fewer than {keep:.0%} of the "
+                      "{served} served (max_node_drop {drop:g}): held back, still serving "
+                      "the {served}; the drop is served if the next poll, in {delay:g} s, "
+                      "agrees", where=self._where(), nodes=nodes, served=served,
+                      keep=1 - self.config.max_node_drop, drop=self.config.max_node_drop,
+                      delay=delay)
+        if self._observer is not None:
+            self._observer.poll_held()
+        return delay
+
+    def _save(self, snapshot, stored):
+        """Write the served node list to the state file (in a thread; never fails)."""
+        config = self.config
+        if self._state is None or config.state_file is None or stored is None:
+            return
+        name = cluster_key(config)
+        self._state.save(config.state_file, Entry(name, self._cache.updated_at,
+                                                  snapshot.nodes, stored))
 
     def _failed(self, failure, started, source):
         """Log one line, keep the old data, and back off."""
@@ -163,13 +261,17 @@ class Poller:
             if explain is not None and failure.check(BadResponse):
                 # The decode step's words, with the program that printed it.
                 reason = explain(reason)
+            if failure.check(SourceTimeout):
+                reason += (" (no earlier answer to compare)" if self.source_seconds is None
+                           else f" (its last good answer took {self.source_seconds:.1f} s)")
             redact = getattr(self.source, "redact", None)
             if redact is not None:
                 # Defence in depth: an error body that echoes the token.
                 reason = redact(reason)
             self.log.error("poll" + of + " failed: {reason}; {kept}; next try in {delay:g} s",
                            reason=reason, kept=kept, delay=delay, cluster=self.cluster)
-            kind = type(failure.value).__name__
+            # A time-out stays counted as fetch_error, with the other fetch failures.
+            kind = "FetchError" if failure.check(SourceTimeout) else type(failure.value).__name__
             self.last_error = reason
         else:
             self.log.failure("poll" + of + " failed unexpectedly; {kept}; next try in "

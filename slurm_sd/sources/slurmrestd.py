@@ -12,7 +12,7 @@ from twisted.internet import defer
 from twisted.internet import error as net_error
 from twisted.logger import Logger
 
-from slurm_sd.errors import FetchError
+from slurm_sd.errors import FetchError, SourceTimeout
 from slurm_sd.slurm import SUPPORTED_VERSIONS, VERSION_RANGE, version_key
 from slurm_sd.sources.errortext import error_text, failure_text, slurm_errors
 from slurm_sd.sources.http import base_url, collect_body, was_cancelled
@@ -84,7 +84,7 @@ class SlurmrestdClient:
         if failure.check(FetchError):
             return failure
         if failure.check(defer.CancelledError, net_error.TimeoutError) or was_cancelled(failure):
-            raise FetchError(
+            raise SourceTimeout(
                 f"slurmrestd at {self.where} did not answer within "
                 f"{self._config.timeout:g} s (is slurmctld overloaded? raise slurmrestd.timeout)")
         tls_text = handshake_text(failure, self.where, self._config)
@@ -204,7 +204,7 @@ class SlurmrestdClient:
                 raise FetchError(f"{self._auth.origin} did not finish within the poll's "
                                  f"{self._config.timeout:g} s (slurmrestd.timeout) and was "
                                  f"killed")
-            raise FetchError(
+            raise SourceTimeout(
                 f"slurmrestd at {self.where} did not finish answering within "
                 f"{self._config.timeout:g} s (is slurmctld overloaded? raise slurmrestd.timeout)")
         return body

@@ -76,6 +76,11 @@ class Metrics:
         self.skipped = Gauge("slurm_sd_nodes_skipped", "Node entries of the last good "
                              "node list dropped (no name, or a duplicate).", ["cluster"],
                              registry=registry)
+        self.held = Counter("slurm_sd_polls_held", "Successful polls held back by the "
+                            "shrink guard (max_node_drop).", ["cluster"], registry=registry)
+        self.source_duration = Gauge("slurm_sd_source_duration_seconds", "How long the "
+                                     "source took for its last good answer (without decode, "
+                                     "convert and render).", ["cluster"], registry=registry)
         # prom_job, not job: Prometheus would rename a scraped job label exported_job.
         self.targets = Gauge("slurm_sd_targets", "Targets served per job, as of the last "
                              "good poll.", ["cluster", "prom_job"], registry=registry)
@@ -115,6 +120,18 @@ class Metrics:
     def poll_failed(self, kind, seconds):
         """The first cluster's poll failed with ``kind`` (or ``internal``) after ``seconds``."""
         self.cluster(self._names[0]).poll_failed(kind, seconds)
+
+    def poll_held(self):
+        """The first cluster's shrink guard held a poll back."""
+        self.cluster(self._names[0]).poll_held()
+
+    def source_answered(self, seconds):
+        """The first cluster's source answered after ``seconds``."""
+        self.cluster(self._names[0]).source_answered(seconds)
+
+    def state_loaded(self, snapshot, fetched_at):
+        """The first cluster serves ``snapshot`` from the state file, fetched at ``fetched_at``."""
+        self.cluster(self._names[0]).state_loaded(snapshot, fetched_at)
 
     # The site's request counter and the reloader's reports.
 

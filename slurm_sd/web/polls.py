@@ -31,7 +31,8 @@ def result_label(kind):
 CLUSTER_METRICS = ("slurm_sd_polls", "slurm_sd_poll_duration_seconds",
                    "slurm_sd_last_success_timestamp_seconds", "slurm_sd_data_age_seconds",
                    "slurm_sd_poll_interval_seconds", "slurm_sd_nodes",
-                   "slurm_sd_nodes_skipped", "slurm_sd_targets",
+                   "slurm_sd_nodes_skipped", "slurm_sd_targets", "slurm_sd_polls_held",
+                   "slurm_sd_source_duration_seconds",
                    "slurm_sd_token_expiry_timestamp_seconds")
 
 
@@ -64,6 +65,7 @@ class ClusterMetrics:
         for result in DURATION_RESULTS:
             m.durations.labels(name, result)
         m.data_age.labels(name).set_function(self._data_age)
+        m.held.labels(name)
         if self._interval is not None:
             m.interval.labels(name).set(self._interval)
         m.last_success_at.labels(name).set(self._last_success or 0)
@@ -71,7 +73,8 @@ class ClusterMetrics:
     def forget(self):
         """Export none of this cluster's series any more (removed, or renamed)."""
         m, name = self._metrics, self.name
-        for family in (m.last_success_at, m.data_age, m.interval, m.nodes, m.skipped):
+        for family in (m.last_success_at, m.data_age, m.interval, m.nodes, m.skipped,
+                       m.held, m.source_duration):
             _remove(family, name)
         for result in POLL_RESULTS:
             _remove(m.polls, name, result)
@@ -96,7 +99,24 @@ class ClusterMetrics:
         m, name = self._metrics, self.name
         m.polls.labels(name, "success").inc()
         m.durations.labels(name, "success").observe(seconds)
-        self._last_success = self._clock.seconds()
+        self._serving(snapshot, self._clock.seconds())
+
+    def state_loaded(self, snapshot, fetched_at):
+        """``snapshot``, read back from the state file, fetched at ``fetched_at``, is served."""
+        self._serving(snapshot, fetched_at)
+
+    def poll_held(self):
+        """The shrink guard held a poll back."""
+        self._metrics.held.labels(self.name).inc()
+
+    def source_answered(self, seconds):
+        """The source gave its answer after ``seconds`` (before decode)."""
+        self._metrics.source_duration.labels(self.name).set(seconds)
+
+    def _serving(self, snapshot, fetched_at):
+        """The series of the data now served, fetched at ``fetched_at``."""
+        m, name = self._metrics, self.name
+        self._last_success = fetched_at
         m.last_success_at.labels(name).set(self._last_success)
         m.nodes.labels(name).set(snapshot.nodes)
         m.skipped.labels(name).set(snapshot.skipped)

@@ -147,11 +147,14 @@ class PollerTests(SynchronousTestCase):
         self.assertIn(b"a:9100", self.served())
 
     def test_zero_nodes_is_data_with_warning(self):
-        """A 200 with no nodes replaces the cache with [] and logs a warning."""
-        source = ScriptedSource(b"a", b"")
+        """A 200 with no nodes, once confirmed past the shrink guard, replaces the cache
+        with [] and logs a warning."""
+        source = ScriptedSource(b"a", b"", b"")
         self.poller(source)
         self.clock.advance(0)
         self.clock.advance(300)
+        self.assertIn(b"a:9100", self.served())
+        self.clock.advance(60)
         self.assertEqual(self.served(), b"[]")
         self.assertTrue(any("listed no nodes" in line
                             for line in log_lines(self.events, LogLevel.warn)))
