@@ -266,8 +266,9 @@ class SecretLeakTests(DaemonTestCase):
         # Every token here has a readable exp: /metrics says when it expires.
         [last_metrics] = [text for text in answered if "slurm_sd_polls_total" in text][-1:]
         self.assertIn("slurm_sd_token_expiry_timestamp_seconds", last_metrics)
-        # The state file was written (in a thread) and holds node lists only.
-        yield deadline(wait_until(lambda: os.path.exists(state_file)))
+        # The state file was written (in a thread) and holds node lists only: once
+        # the writes queued behind its lock are done.
+        yield deadline(poller._state._lock.run(lambda: None))
         with open(state_file, "rb") as handle:
             stored = handle.read()
         self.assertIn(b"cpu01", stored)

@@ -1,7 +1,7 @@
 """Tests for the shrink guard (max_node_drop) and the source's answer time, on a Clock."""
 from twisted.internet import defer
 from twisted.internet.task import Clock
-from twisted.logger import LogLevel
+from twisted.logger import LogLevel, capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
 from slurm_sd.config.parse import parse
@@ -11,7 +11,8 @@ from slurm_sd.service.cache import TargetCache
 from slurm_sd.service.guard import ShrinkGuard
 from slurm_sd.service.poller import Poller
 from slurm_sd.web.metrics import Metrics
-from tests.service.test_poller import LogCatcher, ScriptedSource
+from tests.logged import log_lines
+from tests.service.test_poller import ScriptedSource
 
 
 def config(extra="", interval=300):
@@ -50,7 +51,7 @@ class GuardTests(SynchronousTestCase):
         """A Clock, a cache, metrics and a log catcher."""
         self.clock = Clock()
         self.cache = TargetCache(self.clock)
-        self.logs = LogCatcher(self)
+        self.events = self.enterContext(capturedLogs())
 
     def start(self, *answers, cfg=None):
         """A started poller reading ``answers`` (node counts as bytes)."""
@@ -70,7 +71,7 @@ class GuardTests(SynchronousTestCase):
 
     def held(self):
         """slurm_sd_polls_held_total as exported."""
-        return {s.name: s.value for family in self.metrics.collect()
+        return {s.name: s.value for family in self.metrics.registry.collect()
                 for s in family.samples}["slurm_sd_polls_held_total"]
 
     def test_drop_held_once_then_served(self):
@@ -81,7 +82,7 @@ class GuardTests(SynchronousTestCase):
         self.clock.advance(300)
         self.assertEqual(self.served(), 100)
         self.assertEqual(self.held(), 1)
-        [line] = self.logs.lines(LogLevel.warn)
+        [line] = log_lines(self.events, LogLevel.warn)
         self.assertIn("returned 10 nodes, fewer than 50% of the 100 served", line)
         self.assertEqual(self.source.calls, 2)
         self.clock.advance(59.9)
@@ -90,7 +91,7 @@ class GuardTests(SynchronousTestCase):
         self.assertEqual(self.source.calls, 3)
         self.assertEqual(self.served(), 10)
         self.assertEqual(self.held(), 1)
-        self.assertIn("agrees with the one held back", self.logs.lines(LogLevel.warn)[-1])
+        self.assertIn("agrees with the one held back", log_lines(self.events, LogLevel.warn)[-1])
 
     def test_zero_is_a_drop(self):
         """A poll with zero nodes is held back like any other drop."""
@@ -191,7 +192,7 @@ class SourceTimeTests(SynchronousTestCase):
         """A Clock, a cache and a log catcher."""
         self.clock = Clock()
         self.cache = TargetCache(self.clock)
-        self.logs = LogCatcher(self)
+        self.events = self.enterContext(capturedLogs())
 
     def start(self, source):
         """A started poller with metrics on ``source``; process takes no clock time."""
@@ -205,7 +206,7 @@ class SourceTimeTests(SynchronousTestCase):
 
     def exported(self):
         """slurm_sd_source_duration_seconds, or None."""
-        return {s.name: s.value for family in self.metrics.collect()
+        return {s.name: s.value for family in self.metrics.registry.collect()
                 for s in family.samples}.get("slurm_sd_source_duration_seconds")
 
     def test_metric(self):
@@ -214,13 +215,13 @@ class SourceTimeTests(SynchronousTestCase):
         self.assertIsNone(self.exported())
         self.clock.advance(12.5)
         self.assertEqual(self.exported(), 12.5)
-        self.assertEqual(self.logs.lines(LogLevel.warn), [])
+        self.assertEqual(log_lines(self.events, LogLevel.warn), [])
 
     def test_warning_past_eighty_percent(self):
         """An answer after more than 80 % of slurmrestd.timeout logs one warning naming the key."""
         self.start(SlowSource(self.clock, 81, b"3"))
         self.clock.advance(81)
-        [line] = self.logs.lines(LogLevel.warn)
+        [line] = log_lines(self.events, LogLevel.warn)
         self.assertIn("took 81.0 s to answer, over 80% of slurmrestd.timeout (100 s): "
                       "raise slurmrestd.timeout", line)
 
@@ -231,14 +232,14 @@ class SourceTimeTests(SynchronousTestCase):
         self.clock.advance(42)
         self.clock.advance(300)
         self.clock.advance(42)
-        [line] = self.logs.lines(LogLevel.error)
+        [line] = log_lines(self.events, LogLevel.error)
         self.assertIn("did not answer within 100 s (its last good answer took 42.0 s)", line)
 
     def test_first_timeout(self):
         """A time-out before any good answer says there is none to compare."""
         self.start(ScriptedSource(SourceTimeout("did not answer within 100 s")))
-        [line] = self.logs.lines(LogLevel.error)
+        [line] = log_lines(self.events, LogLevel.error)
         self.assertIn("(no earlier answer to compare)", line)
         polls = {(s.name, s.labels.get("result")): s.value
-                 for family in self.metrics.collect() for s in family.samples}
+                 for family in self.metrics.registry.collect() for s in family.samples}
         self.assertEqual(polls[("slurm_sd_polls_total", "fetch_error")], 1)

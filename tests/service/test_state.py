@@ -10,7 +10,7 @@ from twisted.internet import defer
 from twisted.internet import reactor as global_reactor
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
-from twisted.logger import LogLevel
+from twisted.logger import LogLevel, capturedLogs
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from slurm_sd.atomicfile import write_atomically
@@ -27,7 +27,8 @@ from slurm_sd.service.stateformat import parse as parse_state
 from slurm_sd.tap import build_service
 from slurm_sd.web.metrics import Metrics
 from slurm_sd.web.site import make_root
-from tests.service.test_poller import LogCatcher, ScriptedSource
+from tests.logged import log_lines
+from tests.service.test_poller import ScriptedSource
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures")
 
@@ -85,7 +86,7 @@ class StateFileTests(SynchronousTestCase):
         self.path = os.path.join(self.dir, "state")
         self.clock = Clock()
         self.clock.advance(1_000_000)
-        self.logs = LogCatcher(self)
+        self.events = self.enterContext(capturedLogs())
 
     def daemon(self, text, source=None, write=write_atomically):
         """A started poller with its cache and metrics; the source never answers by default."""
@@ -106,7 +107,7 @@ class StateFileTests(SynchronousTestCase):
 
     def warnings(self):
         """The warning lines logged so far."""
-        return self.logs.lines(LogLevel.warn)
+        return log_lines(self.events, LogLevel.warn)
 
     def get(self, cache, poller, path):
         """``(code, body)`` of a GET through the real root."""
@@ -133,7 +134,7 @@ class StateFileTests(SynchronousTestCase):
         self.assertIn(b"cpu01:9100", body)
         self.assertEqual(cache.age(), 120)
         self.assertEqual(self.get(cache, poller, "/-/ready")[0], 200)
-        samples = {s.name: s.value for family in metrics.collect() for s in family.samples}
+        samples = {s.name: s.value for family in metrics.registry.collect() for s in family.samples}
         self.assertEqual(samples["slurm_sd_data_age_seconds"], 120)
         self.assertEqual(samples["slurm_sd_nodes"], 8)
 
@@ -303,7 +304,7 @@ class SeveralClustersTests(SynchronousTestCase):
         self.dir = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, self.dir)
         self.path = os.path.join(self.dir, "state")
-        self.logs = LogCatcher(self)
+        self.events = self.enterContext(capturedLogs())
         for name, nodes in (("a.json", NODES), ("b.json", NODES.replace(b"cpu0", b"bcpu0"))):
             with open(os.path.join(self.dir, name), "wb") as handle:
                 handle.write(nodes)
@@ -355,7 +356,7 @@ class KeptOnDiskTests(SynchronousTestCase):
         self.dir = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, self.dir)
         self.path = os.path.join(self.dir, "state")
-        self.logs = LogCatcher(self)
+        self.events = self.enterContext(capturedLogs())
         self.state = StateFile(synchronous, names=lambda: ["hpc1", "hpc2"])
 
     def entry(self, name, node):
@@ -387,7 +388,7 @@ class KeptOnDiskTests(SynchronousTestCase):
             handle.write(b"something else")
         self.successResultOf(self.state.save(self.path, self.entry("hpc2", "b")))
         self.assertEqual(self.stored(), {"hpc2": ["b"]})
-        [line] = self.logs.lines(LogLevel.warn)
+        [line] = log_lines(self.events, LogLevel.warn)
         self.assertIn("the entry of cluster hpc1 could not be read back", line)
 
 
