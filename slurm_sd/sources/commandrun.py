@@ -8,7 +8,7 @@ from twisted.internet import defer
 from twisted.internet import error as net_error
 from twisted.internet.protocol import ProcessProtocol
 
-from slurm_sd.errors import FetchError, ResponseTooLarge
+from slurm_sd.errors import FetchError, ResponseTooLarge, SourceTimeout
 from slurm_sd.slurm import SINFO_JSON_SOURCE
 from slurm_sd.sources.spool import Spool
 
@@ -95,7 +95,7 @@ class CommandRun(ProcessProtocol):
     def _time_out(self):
         """Too slow (or its stdout held open by a process it started): kill it."""
         self._timeout = None
-        self._failure = FetchError(
+        self._failure = SourceTimeout(
             f"{self._where} did not finish within {self._config.timeout:g} s and was "
             f"killed (is slurmctld slow or unreachable? raise slurmrestd.timeout)"
             f"{self.said()}")
