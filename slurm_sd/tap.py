@@ -24,7 +24,8 @@ from slurm_sd.errors import ConfigError, SecretFileError
 from slurm_sd.pipeline.runner import make_pipeline
 from slurm_sd.service.cache import TargetCache
 from slurm_sd.service.clusters import Cluster, ClusterSet
-from slurm_sd.service.poller import Observers, Poller
+from slurm_sd.service.observers import Observers
+from slurm_sd.service.poller import Poller
 from slurm_sd.service.reload import Reloader, ReloadService
 from slurm_sd.service.state import StateFile
 from slurm_sd.sources.choose import make_source

@@ -268,7 +268,7 @@ class SecretLeakTests(DaemonTestCase):
         self.assertIn("slurm_sd_token_expiry_timestamp_seconds", last_metrics)
         # The state file was written (in a thread) and holds node lists only: once
         # the writes queued behind its lock are done.
-        yield deadline(poller._state._lock.run(lambda: None))
+        yield deadline(poller._keeper._state._lock.run(lambda: None))
         with open(state_file, "rb") as handle:
             stored = handle.read()
         self.assertIn(b"cpu01", stored)

@@ -13,8 +13,7 @@ from twisted.logger import Logger
 
 from slurm_sd.errors import BadResponse, SlurmSDError, SourceTimeout
 from slurm_sd.service.guard import HOLD_RETRY, ShrinkGuard
-from slurm_sd.service.state import cluster_key
-from slurm_sd.service.stateformat import Entry
+from slurm_sd.service.keeper import StateKeeper
 
 #: First retry delay after a failure; doubled per failure, capped at interval.
 RETRY_BASE = 5.0
@@ -58,7 +57,7 @@ class Poller:
         self._repoll = False
         #: The last failed poll's one-line reason (no secret in it), or None.
         self.last_error = None
-        self._state = state
+        self._keeper = None if state is None else StateKeeper(state, cache, process, observer)
         self._guard = ShrinkGuard()
         #: Seconds the source took for its last good answer, or None.
         self.source_seconds = None
@@ -66,40 +65,9 @@ class Poller:
     def start(self):
         """Serve the state file's data, if any; poll at once, then keep polling."""
         self._stopped = False
-        self._restore()
+        if self._keeper is not None:
+            self._keeper.restore(self.config)
         self._schedule(0)
-
-    def _restore(self):
-        """Serve the node list kept in the state file, with its real age, until a poll."""
-        config = self.config
-        if self._state is None or config.state_file is None:
-            return
-        name = cluster_key(config)
-        d = self._state.restore(config.state_file, (name,))
-        d.addCallback(self._restored, name, config)
-
-    def _restored(self, loaded, name, config):
-        """Convert and render what :meth:`_restore` read, in the process step."""
-        if name not in loaded or self._cache.snapshot is not None:
-            return None
-        fetched_at, data = loaded[name]
-        d = self._process(data, config, stored=True)
-        d.addCallback(self._serve_restored, fetched_at, name, config.state_file)
-        d.addErrback(lambda f: self.log.warn(
-            "state file {path}: its node list cannot be used ({reason}); ignored",
-            path=config.state_file, reason=f.getErrorMessage()))
-        return d
-
-    def _serve_restored(self, snapshot, fetched_at, name, path):
-        """Serve the stored node list, unless a poll was quicker."""
-        if self._cache.snapshot is not None:
-            return
-        self._cache.replace(snapshot, taken_at=fetched_at)
-        self.log.info("serving {nodes} nodes of cluster {name} from state file {path}, "
-                      "fetched {age:.0f} s ago, until a poll succeeds", nodes=snapshot.nodes,
-                      name=name, path=path, age=self._cache.age())
-        if self._observer is not None:
-            self._observer.state_loaded(snapshot, fetched_at)
 
     def stop(self):
         """
@@ -207,7 +175,8 @@ class Poller:
         if stored is not None:
             snapshot = attr.evolve(snapshot, stored=None)
         self._cache.replace(snapshot)
-        self._save(snapshot, stored)
+        if self._keeper is not None:
+            self._keeper.save(self.config, snapshot, stored)
         elapsed = self._clock.seconds() - started
         if snapshot.nodes == 0:
             self.log.warn("poll of {where} succeeded but slurmrestd listed no nodes; "
@@ -235,15 +204,6 @@ class Poller:
         if self._observer is not None:
             self._observer.poll_held()
         return delay
-
-    def _save(self, snapshot, stored):
-        """Write the served node list to the state file (in a thread; never fails)."""
-        config = self.config
-        if self._state is None or config.state_file is None or stored is None:
-            return
-        name = cluster_key(config)
-        self._state.save(config.state_file, Entry(name, self._cache.updated_at,
-                                                  snapshot.nodes, stored))
 
     def _failed(self, failure, started, source):
         """Log one line, keep the old data, and back off."""
@@ -296,34 +256,6 @@ class Poller:
 def _targets_text(targets):
     """``node=12 dcgm=4`` for a log line."""
     return " ".join(f"{name}={count}" for name, count in targets.items())
-
-
-class Observers:
-    """
-    A poller observer telling several observers (metrics, the status page), in order.
-
-    Every report is passed on by name (``poll_succeeded``, ``poll_failed``, and any
-    the poller adds), to each observer that has a method of that name.
-    """
-
-    def __init__(self, *observers):
-        self._observers = list(observers)
-
-    def add(self, observer):
-        """Tell ``observer`` too, after the others."""
-        self._observers.append(observer)
-
-    def __getattr__(self, name):
-        """``name(*args)`` called on each observer that has it."""
-        if name.startswith("_"):
-            raise AttributeError(name)
-
-        def tell(*args, **kwargs):
-            for observer in self._observers:
-                method = getattr(observer, name, None)
-                if method is not None:
-                    method(*args, **kwargs)
-        return tell
 
 
 class PollerService(Service):

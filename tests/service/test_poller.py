@@ -8,7 +8,8 @@ from slurm_sd.config.parse import parse
 from slurm_sd.errors import BadResponse, FetchError
 from slurm_sd.pipeline.render import render
 from slurm_sd.service.cache import TargetCache
-from slurm_sd.service.poller import Observers, Poller, PollerService
+from slurm_sd.service.observers import Observers
+from slurm_sd.service.poller import Poller, PollerService
 from tests.logged import log_lines
 
 CONFIG = parse("slurmrestd: {url: 'http://127.0.0.1:6820'}\ninterval: 300\n"
