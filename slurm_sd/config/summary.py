@@ -95,6 +95,9 @@ def summary(config, environ):
                 warnings.append(f"http_auth.{key}: {path} is not readable by this user")
     lines.append(f"logging: {config.logging.format}, access log "
                  f"{'on' if config.logging.access_log else 'off'}")
+    lines.append(f"state_file: {config.state_file or 'none'}; max_node_drop "
+                 f"{config.max_node_drop:g}" + (" (shrink guard off)"
+                                                if config.max_node_drop >= 1 else ""))
     lines.append(f"jobs: {len(config.jobs)}")
     width = max(len(job.name) for job in config.jobs)
     for job in config.jobs:

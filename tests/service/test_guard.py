@@ -5,6 +5,7 @@ from twisted.logger import LogLevel, capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
 from slurm_sd.config.parse import parse
+from slurm_sd.config.summary import summary
 from slurm_sd.errors import ConfigError, SourceTimeout
 from slurm_sd.pipeline.render import render
 from slurm_sd.service.cache import TargetCache
@@ -169,6 +170,14 @@ class NewKeysConfigTests(SynchronousTestCase):
         cfg = parse("slurmrestd: {url: 'http://127.0.0.1:6820'}\nstate_file: state\n"
                     "jobs: [{node: {port: 1}}]\n", "/etc/slurm-sd/config.yaml")
         self.assertEqual(cfg.state_file, "/etc/slurm-sd/state")
+
+    def test_check_summary(self):
+        """slurm-sd check's summary names the state file and the guard's setting."""
+        lines, _ = summary(config("state_file: /var/lib/slurm-sd/state\nmax_node_drop: 1\n"),
+                           {})
+        self.assertIn("state_file: /var/lib/slurm-sd/state; max_node_drop 1 (shrink guard off)",
+                      lines)
+        self.assertIn("state_file: none; max_node_drop 0.5", summary(config(), {})[0])
 
     def test_state_file_not_a_string(self):
         """A state_file that is not a string is one line naming the key."""
