@@ -1,19 +1,28 @@
 """
 What slurm-sd should serve for a node list, written from SPEC 3.1 independently of the
-daemon's code, for the v0.0.37/v0.0.38 node shape (lower-case ``state`` plus upper-case
-``state_flags``) that Slurm 22.05 returns.
+daemon's code, for both node shapes: v0.0.37/v0.0.38 (lower-case ``state`` plus upper-case
+``state_flags``, Slurm 22.05) and v0.0.39+ (one upper-case ``state`` list, base first).
 """
+
+
+def base_and_flags(node):
+    """A node's lower-case base state and list of flags, from either shape."""
+    state = node["state"]
+    if isinstance(state, list):
+        return state[0].lower(), [f.lower() for f in state[1:]]
+    return state.lower(), [f.lower() for f in node.get("state_flags") or []]
 
 
 def full_state(node):
     """``mixed+drain``: base state then flags, lower case, in Slurm's order."""
-    return "+".join([node["state"].lower()] + [f.lower() for f in node.get("state_flags") or []])
+    base, flags = base_and_flags(node)
+    return "+".join([base] + flags)
 
 
 def state_class(node):
     """The coarse ``__meta_state`` class of SPEC 3.1, the first that applies."""
-    base = node["state"].lower()
-    flags = {f.lower() for f in node.get("state_flags") or []}
+    base, flags = base_and_flags(node)
+    flags = set(flags)
     if base == "down" or "not_responding" in flags:
         return "down"
     if flags & {"powered_down", "powering_down", "powering_up"}:
@@ -38,7 +47,11 @@ def groups(body, job, port, partitions=None, cluster_name=None):
 
     :param body: the decoded ``/nodes/`` answer.
     :param partitions: the job's partition selector, or None for all.
+    :param cluster_name: the config's ``cluster_name``; else v0.0.40+'s
+        ``meta.slurm.cluster`` names the cluster.
     """
+    if not cluster_name:
+        cluster_name = ((body.get("meta") or {}).get("slurm") or {}).get("cluster")
     found = {}  # (partition, full state, architecture) -> set of targets
     classes = {}  # the same key -> coarse class (a function of the full state)
     for node in body["nodes"]:
