@@ -18,10 +18,10 @@ from tests.integration.slurm_conf import write_file
 CACHE = os.environ.get("SLURM_SD_CHROOTS", "/var/cache/slurm-sd-chroots")
 HOST_PROGRAMS = ("chroot", "mount", "umount")
 
-#: release -> (Debian suite, the newest API version its slurmrestd serves).
+#: release -> (Debian suite, the node API versions its slurmrestd serves, oldest first).
 RELEASES = {
-    "24.11": ("trixie", "v0.0.42"),
-    "26.05": ("sid", "v0.0.45"),
+    "24.11": ("trixie", ("v0.0.40", "v0.0.41", "v0.0.42")),
+    "26.05": ("sid", ("v0.0.42", "v0.0.43", "v0.0.44", "v0.0.45")),
 }
 
 # name -> (NodeAddr, partitions in slurm.conf order, gres); cpu01 runs the real slurmd.
@@ -78,7 +78,8 @@ class ChrootCluster(cluster_base.ClusterBase):
         super().__init__(slurmd_timeout)
         self.release = release
         self.root = root_of(release)
-        self.api_version = RELEASES[release][1]
+        self.versions = RELEASES[release][1]
+        self.api_version = self.versions[-1]  # what api_version: auto picks
         self.programs = programs
         self._proc_mounted = False
 

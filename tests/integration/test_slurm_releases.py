@@ -79,7 +79,7 @@ class _JwtOverTcp(_ReleaseChecks):
     @property
     def api_version(self):
         """The release's newest node API version, fixed in the config."""
-        return chroot_cluster.RELEASES[self.release][1]
+        return chroot_cluster.RELEASES[self.release][1][-1]
 
     def config(self):
         """``url: http://127.0.0.1:PORT``, ``user: slurmrest``, ``token_file``."""
