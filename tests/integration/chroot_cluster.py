@@ -72,6 +72,7 @@ class ChrootCluster(cluster_base.ClusterBase):
     """
 
     openapi_plugins = "openapi/slurmctld"
+    gres_conf = _GRES_CONF
 
     def __init__(self, release, programs, slurmd_timeout=30):
         """:param programs: the host's ``chroot``, ``mount`` and ``umount``."""
@@ -94,7 +95,8 @@ class ChrootCluster(cluster_base.ClusterBase):
         self.conf_work = self.inside(self.work)
 
     def _write_extra_conf(self):
-        write_file(self.path("etc/gres.conf"), _GRES_CONF.encode(), 0o644)
+        if self.gres_conf:
+            write_file(self.path("etc/gres.conf"), self.gres_conf.encode(), 0o644)
         write_file(self.path("etc/cgroup.conf"), _CGROUP_CONF.encode(), 0o644)
 
     def _base_env(self):

@@ -42,6 +42,8 @@ class ClusterBase:
 
     api_version = None
     openapi_plugins = None
+    #: Seconds slurmctld may take to answer (twice that for slurmd to register).
+    start_timeout = 30
 
     def __init__(self, slurmd_timeout=30):
         """:param slurmd_timeout: slurm.conf's ``SlurmdTimeout``."""
@@ -112,7 +114,8 @@ class ClusterBase:
         support.wait_for(lambda: _exists(self.path("munge/munge.socket")), 10,
                          "munged's socket")
         self._spawn("slurmctld", self.command("slurmctld", "-D", "-i", "-f", self.conf))
-        support.wait_for(self._ctld_up, 30, "slurmctld to answer `scontrol ping`")
+        support.wait_for(self._ctld_up, self.start_timeout,
+                         "slurmctld to answer `scontrol ping`")
         self._spawn("slurmd", self.command("slurmd", "-D", "-f", self.conf, "-N", REAL_NODE))
         self._spawn("slurmrestd-local", self.command(
             "slurmrestd", "-f", self.conf, "-u", REST_USER, "-a", "rest_auth/local",
@@ -121,7 +124,8 @@ class ClusterBase:
             "slurmrestd", "-f", self.conf, "-u", REST_USER, "-a", "rest_auth/jwt",
             "-s", self.openapi_plugins, "127.0.0.1:{}".format(self.jwt_port)),
             env=dict(self.env, SLURM_JWT="daemon"))
-        support.wait_for(self._real_node_registered, 60, REAL_NODE + " to register")
+        support.wait_for(self._real_node_registered, 2 * self.start_timeout,
+                         REAL_NODE + " to register")
         support.wait_for(lambda: self._rest_ok("unix:" + self.unix_socket, {}), 30,
                          "the local-auth slurmrestd")
         token = self.token()
