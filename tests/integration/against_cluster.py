@@ -39,13 +39,20 @@ class DaemonAgainstCluster:
             interval=INTERVAL, cluster_name=self.cluster_name,
             api_version=self.api_version, **self.config())
         self.daemon = daemon.Daemon(path, port, os.path.join(self.tmp, "slurm-sd.log"),
-                                    cwd=self.tmp)
+                                    cwd=self.tmp, env=self.environment())
         self.addCleanup(self._stop_daemon)
-        self.daemon.start(wait="data")
+        self.daemon.start(wait=self.wait)
 
     def config(self):
         """The ``slurmrestd`` keys of the daemon's config (url, user, token_file)."""
         raise NotImplementedError
+
+    #: What :meth:`setUp` waits for (see :meth:`daemon.Daemon.start`).
+    wait = "data"
+
+    def environment(self):
+        """Variables added to the daemon's environment (None: none)."""
+        return None
 
     def _stop_daemon(self):
         status = self.daemon.stop()
