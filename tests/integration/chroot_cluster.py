@@ -119,6 +119,15 @@ class ChrootCluster(cluster_base.ClusterBase):
                            check=True)
             self._proc_mounted = False
 
+    def scontrol_wrapper(self):
+        """An executable ``chroot ROOT scontrol "$@"`` in the work directory (made once),
+        for ``slurmrestd.url: scontrol:PATH``; it needs ``SLURM_CONF`` (:attr:`conf`)."""
+        path = self.path("run/scontrol")
+        if not os.path.exists(path):
+            write_file(path, '#!/bin/sh\nexec {} {} /usr/bin/scontrol "$@"\n'.format(
+                self.programs["chroot"], self.root).encode(), 0o755)
+        return path
+
     def inside(self, path):
         """A path as seen from inside the root."""
         return "/" + os.path.relpath(path, self.root)

@@ -3,7 +3,8 @@ slurm-sd (``twistd -n --pidfile= slurm-sd``) against real Slurm 24.11 and 26.05,
 one-machine cluster run from Debian's packages in a root built by
 ``.ci/build-slurm-chroots`` (:mod:`chroot_cluster`): with ``api_version: auto`` through
 the local-auth slurmrestd on a UNIX socket, and with JWT headers through the JWT slurmrestd
-on 127.0.0.1. What it serves must be what that release's own ``/nodes/`` answer says
+on 127.0.0.1, and with ``scontrol:`` running the root's own scontrol. What it serves
+must be what that release's own ``/nodes/`` answer says
 (:mod:`expected`), also after a node is drained and another downed.
 """
 import os
@@ -90,6 +91,26 @@ class _JwtOverTcp(_ReleaseChecks):
         return {"url": self.cluster.jwt_url, "user": REST_USER, "token_file": token_file}
 
 
+class _ScontrolSource(_ReleaseChecks):
+    """``url: scontrol:WRAPPER``: the release's own scontrol (``chroot ROOT scontrol``) run
+    by the daemon each poll, with the cluster's ``SLURM_CONF``; no slurmrestd in the way."""
+
+    api_version = "auto"
+
+    def config(self):
+        """``url: scontrol:`` and the wrapper script's path."""
+        return {"url": "scontrol:" + self.cluster.scontrol_wrapper()}
+
+    def environment(self):
+        """``SLURM_CONF``, as the root sees it."""
+        return {"SLURM_CONF": self.cluster.conf}
+
+    def test_polls_through_scontrol(self):
+        """The polls ran the wrapper (the log names the command), not slurmrestd."""
+        self.wait_until_matches()
+        self.assertIn("show nodes --json", self.daemon.log_text())
+
+
 class LocalAuth2411Tests(_LocalAuthAuto, SynchronousTestCase):
     """Slurm 24.11 (Debian trixie), local auth, ``api_version: auto`` (v0.0.42)."""
 
@@ -104,6 +125,13 @@ class JwtTcp2411Tests(_JwtOverTcp, SynchronousTestCase):
     shared_cluster = CLUSTERS[release]
 
 
+class Scontrol2411Tests(_ScontrolSource, SynchronousTestCase):
+    """Slurm 24.11 (Debian trixie) through ``scontrol:`` (data_parser v0.0.42)."""
+
+    release = "24.11"
+    shared_cluster = CLUSTERS[release]
+
+
 class LocalAuth2605Tests(_LocalAuthAuto, SynchronousTestCase):
     """Slurm 26.05 (Debian sid), local auth, ``api_version: auto`` (v0.0.45)."""
 
@@ -113,6 +141,13 @@ class LocalAuth2605Tests(_LocalAuthAuto, SynchronousTestCase):
 
 class JwtTcp2605Tests(_JwtOverTcp, SynchronousTestCase):
     """Slurm 26.05 (Debian sid), JWT over TCP, v0.0.45."""
+
+    release = "26.05"
+    shared_cluster = CLUSTERS[release]
+
+
+class Scontrol2605Tests(_ScontrolSource, SynchronousTestCase):
+    """Slurm 26.05 (Debian sid) through ``scontrol:`` (data_parser v0.0.45)."""
 
     release = "26.05"
     shared_cluster = CLUSTERS[release]
