@@ -108,7 +108,8 @@ class _ScontrolSource(_ReleaseChecks):
     def test_polls_through_scontrol(self):
         """The polls ran the wrapper (the log names the command), not slurmrestd."""
         self.wait_until_matches()
-        self.assertIn("show nodes --json", self.daemon.log_text())
+        self.assertIn("poll of command `{} show nodes --json` ok".format(
+            self.cluster.scontrol_wrapper()), self.daemon.log_text())
 
 
 class LocalAuth2411Tests(_LocalAuthAuto, SynchronousTestCase):
