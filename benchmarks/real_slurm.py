@@ -15,9 +15,11 @@ hostlist range per 65,536 nodes; 26.05 caps the node count at 65,536) and measur
   request and its peak (VmHWM);
 - the command source (``scontrol show nodes --json``; ``sinfo --json`` on 22.05): the time
   and peak RSS of each of ``--requests`` runs;
-- slurm-sd (``twistd -n slurm-sd`` on that slurmrestd): the mean of its first two
-  successful refreshes (``slurm_sd_poll_duration_seconds``) and the peak RSS of the daemon
-  and of its workers (sampled from /proc every 20 ms).
+- slurm-sd (``twistd -n slurm-sd``), once on that slurmrestd and once on the command
+  source (``scontrol:`` through a ``chroot ROOT scontrol`` wrapper; ``command:sinfo
+  --json`` on 22.05): the mean of its first two successful refreshes
+  (``slurm_sd_poll_duration_seconds``) and the peak RSS of the daemon and of its workers
+  and commands (sampled from /proc every 20 ms).
 
 Prints a reST table and writes the results as JSON. Exit status 1 if a measurement failed.
 """
@@ -154,18 +156,30 @@ def _polls(port):
     return float(found.get("count", 0)), float(found.get("sum", 0))
 
 
-def measure_daemon(cluster, work, timeout):
-    """Run slurm-sd on the cluster's local slurmrestd until two polls have succeeded."""
+def command_source(cluster):
+    """The daemon's ``url`` for the release's command source, and the environment it
+    needs: ``command:sinfo --json`` on 22.05, else ``scontrol:`` through the root."""
+    env = {"SLURM_CONF": cluster.conf}
+    if cluster.release == "22.05":
+        return "command:sinfo --json", env
+    return "scontrol:" + cluster.scontrol_wrapper(), env
+
+
+def measure_daemon(cluster, work, timeout, url=None, env=None):
+    """Run slurm-sd until two polls have succeeded: on the cluster's local slurmrestd, or
+    on ``url`` (a command source) with ``env`` added to its environment."""
     port = support.free_port()
+    work = tempfile.mkdtemp(prefix="slurm-sd-", dir=work)
     config = daemon.write_config(
-        os.path.join(work, "config.yaml"), url="unix:" + cluster.unix_socket, port=port,
-        jobs=[{"node": {"port": 9100}}], interval=1, api_version=cluster.api_version)
+        os.path.join(work, "config.yaml"), url=url or "unix:" + cluster.unix_socket,
+        port=port, jobs=[{"node": {"port": 9100}}], interval=1,
+        api_version="auto" if url else cluster.api_version)
     with open(config) as f:  # a timeout fit for the size (write_config's is 20 s)
         text = json.load(f)
     text["slurmrestd"]["timeout"] = timeout
     with open(config, "w") as f:
         json.dump(text, f)
-    run = daemon.Daemon(config, port, os.path.join(work, "slurm-sd.log"), cwd=work)
+    run = daemon.Daemon(config, port, os.path.join(work, "slurm-sd.log"), cwd=work, env=env)
     run.start(wait="listening")
     sampler = Sampler(run.proc.pid)
     sampler.start()
@@ -197,6 +211,9 @@ def bench(release, nodes, args):
         result["command"] = measure_command(cluster, args.requests)
         timeout = max(60, int(10 * max(result["slurmrestd"]["seconds"])))
         result["slurm_sd"] = measure_daemon(cluster, cluster.path("run"), timeout)
+        url, env = command_source(cluster)
+        result["slurm_sd_command"] = dict(
+            measure_daemon(cluster, cluster.path("run"), timeout, url, env), url=url)
     finally:
         cluster.stop()
     return result
@@ -211,19 +228,22 @@ def table(results):
     """The results as a reST table."""
     rows = []
     for r in results:
-        rest, cmd, sd = r["slurmrestd"], r["command"], r["slurm_sd"]
+        rest, cmd, sd, sdc = (r["slurmrestd"], r["command"], r["slurm_sd"],
+                              r["slurm_sd_command"])
         rows.append([
             r["release"], "{:,}".format(rest["nodes"]),
             _range(rest["seconds"], "%.2f") + " s", "%.1f MB" % rest["body_mb"],
             " / ".join("%.0f" % v for v in rest["rss_mb"]) + " MB (peak %.0f)" % rest["peak_mb"],
             cmd["command"].split()[0] + ": " + _range(cmd["seconds"], "%.2f") + " s, "
             + "%.0f MB" % max(cmd["peak_mb"]),
-            "%.2f s" % sd["refresh_seconds"],
-            "%.0f + %.0f MB" % (sd["daemon_peak_mb"], sd["workers_peak_mb"]),
+            "%.2f / %.2f s" % (sd["refresh_seconds"], sdc["refresh_seconds"]),
+            "%.0f + %.0f / %.0f + %.0f MB" % (sd["daemon_peak_mb"], sd["workers_peak_mb"],
+                                               sdc["daemon_peak_mb"], sdc["workers_peak_mb"]),
         ])
     return rst_table(["release", "nodes", "slurmrestd /nodes/", "body",
                       "slurmrestd RSS after 1/2/3", "command source (peak RSS)",
-                      "slurm-sd refresh", "slurm-sd RSS (daemon + workers)"], rows)
+                      "slurm-sd refresh: slurmrestd / command",
+                      "slurm-sd RSS, daemon + workers: slurmrestd / command"], rows)
 
 
 def main(argv=None):
