@@ -8,7 +8,7 @@ clusters: 22.05 from this machine's packages, 24.11 and 26.05 in the roots that
 ``.ci/build-slurm-chroots`` builds). For each release and size it starts a cluster whose
 one real node (cpu01) is joined by N ``State=CLOUD`` nodes (power saving with programs that
 do nothing, ``PrivateData=cloud`` so that powered-down cloud nodes are listed at all, one
-hostlist range per 65,536 nodes; 26.05 caps the node count at 65,536) and measures:
+hostlist range per 65,536 nodes; 24.11 and 26.05 cap the node count at 65,536) and measures:
 
 - slurmrestd (local auth, UNIX socket, the release's newest node API): the time of each of
   ``--requests`` successive ``GET /nodes/``, the body size, slurmrestd's RSS after each
@@ -42,7 +42,7 @@ from run import MB, Sampler, machine, rst_table  # noqa: E402
 from tests.integration import chroot_cluster, daemon, slurm_cluster, support  # noqa: E402
 
 RANGE = 65536  # hosts in one hostlist range, at most
-CAP = {"26.05": 65536}  # releases that refuse more nodes
+CAP = {"24.11": 65536, "26.05": 65536}  # releases that refuse more nodes (MaxNodeCount)
 POWER_SAVE = """\
 SuspendProgram=/bin/true
 ResumeProgram=/bin/true
