@@ -151,8 +151,9 @@ def measure_command(cluster, requests):
 def _polls(port):
     status, _, body = support.http_get("http://127.0.0.1:{}/metrics".format(port))
     text = body.decode()
-    found = dict(re.findall(r'^slurm_sd_poll_duration_seconds_(sum|count)\{result="success"\}'
-                            r' (\S+)$', text, re.M))
+    # One cluster, so one series; its labels are cluster= and result=, in either order.
+    found = dict(re.findall(r'^slurm_sd_poll_duration_seconds_(sum|count)'
+                            r'\{[^}]*result="success"[^}]*\} (\S+)$', text, re.M))
     return float(found.get("count", 0)), float(found.get("sum", 0))
 
 
