@@ -11,6 +11,24 @@ import yaml
 from slurm_sd.errors import ConfigError
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader, refusing a key given twice in one mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        """Check for repeated keys first: PyYAML would silently keep the last value."""
+        seen = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                continue   # merge keys (<<) may override on purpose
+            key = self.construct_object(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} given twice in one mapping (first on line "
+                    f"{seen[key] + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 class Reader:
     """Walks a YAML document, naming the key path in every error."""
 
@@ -28,9 +46,10 @@ class Reader:
         return scoped
 
     def load_yaml(self, text):
-        """``yaml.safe_load(text)``; a syntax error is one line naming the place."""
+        """``yaml.safe_load(text)``, refusing repeated keys; a syntax error is one line
+        naming the place."""
         try:
-            return yaml.safe_load(text)
+            return yaml.load(text, Loader=UniqueKeyLoader)
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"

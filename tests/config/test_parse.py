@@ -38,6 +38,11 @@ BAD_FILES = [
     ("- just a list", "", "must be a mapping, got a list"),
     ("jobs: [", "", "not valid YAML at line 1, column 8: expected the node content"),
     ("!!python/object:os.system {}", "", "not valid YAML"),
+    (doc(extra="interval: 30\ninterval: 60"), "",
+     "not valid YAML at line 4, column 1: 'interval' given twice in one mapping (first on line 3)"),
+    (job("port: 9100, port: 9101"), "", "'port' given twice in one mapping (first on line 2)"),
+    # A merge key (<<) may be overridden: the YAML loads and the walker finds the error.
+    ("base: &b {port: 1}\njob: {<<: *b, port: 2}\n", "base", "unknown key"),
     ("", "slurmrestd", "is required"),
     (doc(extra="colour: blue"), "colour", "unknown key (allowed: slurmrestd,"),
     ("slurmrestd: 'http://x:6820'\njobs: [{node: {port: 1}}]", "slurmrestd",
