@@ -1,7 +1,8 @@
 """
 The files in etc/: the commented example configuration, the Prometheus example's
-recipes, the systemd unit and the supervisord section. External checkers
-(promtool, systemd-analyze) run when installed, and the test is skipped otherwise.
+recipes, the systemd unit and the supervisord section. The external checkers run for
+real: a missing ``systemd-analyze`` fails its test; a missing ``promtool`` skips, except
+under ``CI=true`` (.ci/install-system-packages installs both).
 """
 import configparser
 import os
@@ -22,6 +23,9 @@ EXAMPLE = os.path.join(ETC, "config.example.yaml")
 PROMETHEUS = os.path.join(ETC, "prometheus.yml")
 UNIT = os.path.join(ETC, "systemd", "slurm-sd.service")
 SUPERVISORD = os.path.join(ETC, "supervisord", "slurm-sd.conf")
+#: README's one install story: this virtualenv, this command, in every example.
+VENV = "/opt/slurm-sd"
+COMMAND = f"{VENV}/bin/slurm-sd serve --config /etc/slurm-sd/config.yaml"
 
 
 def read(path):
@@ -126,7 +130,10 @@ class PrometheusExampleTests(SynchronousTestCase):
         """promtool check config accepts the recipes as scrape_configs."""
         promtool = shutil.which("promtool")
         if promtool is None:
-            raise self.skipTest("promtool is not installed")
+            reason = "promtool is not installed (sudo bash .ci/install-system-packages)"
+            if os.environ.get("CI") == "true":
+                self.fail("CI=true and " + reason)
+            raise self.skipTest(reason)
         path = self.mktemp()
         with open(path, "w") as f:
             f.write("scrape_configs:\n" + recipes())
@@ -146,11 +153,10 @@ class SystemdUnitTests(SynchronousTestCase):
         parser.read_string(read(UNIT))
         return {key: value.split("\n") for key, value in parser["Service"].items()}
 
-    def test_runs_twistd_in_foreground_and_reloads_with_hup(self):
-        """ExecStart runs twistd -n without a pid file; reload sends SIGHUP."""
+    def test_serves_from_the_virtualenv_and_reloads_with_hup(self):
+        """ExecStart runs README's slurm-sd serve from /opt/slurm-sd; reload sends SIGHUP."""
         service = self.service()
-        self.assertRegex(service["ExecStart"][0],
-                         r"twistd -n --pidfile= slurm-sd --config /etc/slurm-sd/config\.yaml$")
+        self.assertEqual(service["ExecStart"], [COMMAND])
         self.assertEqual(service["ExecReload"], ["/bin/kill -HUP $MAINPID"])
 
     def test_hardened(self):
@@ -163,16 +169,19 @@ class SystemdUnitTests(SynchronousTestCase):
             self.assertEqual(service.get(key), [value], key)
 
     def test_systemd_analyze_verify(self):
-        """systemd-analyze verify finds nothing to complain about."""
+        """systemd-analyze verify finds nothing to complain about (with this venv's
+        slurm-sd in place of /opt/slurm-sd's, since verify checks that it exists)."""
         analyze = shutil.which("systemd-analyze")
-        if analyze is None:
-            raise self.skipTest("systemd-analyze is not installed")
-        twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
+        self.assertIsNotNone(analyze, "systemd-analyze is not installed (Debian: systemd)")
+        script = os.path.join(os.path.dirname(sys.executable), "slurm-sd")
+        self.assertTrue(os.access(script, os.X_OK), f"{script} is not installed")
         directory = self.mktemp()
         os.makedirs(directory)
         path = os.path.join(os.path.abspath(directory), "slurm-sd.service")
+        text = read(UNIT)
+        self.assertIn(f"{VENV}/bin/slurm-sd", text)
         with open(path, "w") as f:
-            f.write(read(UNIT).replace("/usr/local/bin/twistd", twistd))
+            f.write(text.replace(f"{VENV}/bin/slurm-sd", script))
         result = subprocess.run([analyze, "verify", path], capture_output=True, text=True,
                                 timeout=60)
         self.assertEqual((result.returncode, result.stderr.strip()), (0, ""), result.stdout)
@@ -182,10 +191,32 @@ class SupervisordTests(SynchronousTestCase):
     """etc/supervisord/slurm-sd.conf (run for real by tests/integration)."""
 
     def test_foreground_and_reload_documented(self):
-        """The program runs twistd -n without a pid file and documents the reload."""
+        """The program runs README's slurm-sd serve from /opt/slurm-sd and documents the
+        reload."""
         text = read(SUPERVISORD)
-        self.assertRegex(text, r"(?m)^command=twistd -n --pidfile= slurm-sd --config ")
+        self.assertRegex(text, r"(?m)^command=" + re.escape(COMMAND) + "$")
         self.assertIn("supervisorctl signal HUP slurm-sd", text)
+
+
+class InstallStoryTests(SynchronousTestCase):
+    """README, the systemd unit and the supervisord section tell one install story."""
+
+    def test_readme_installs_into_the_same_virtualenv(self):
+        """README creates /opt/slurm-sd and shows the very command the examples run."""
+        readme = read(os.path.join(os.path.dirname(ETC), "README.rst"))
+        self.assertIn(f"python3 -m venv {VENV}", readme)
+        self.assertIn(COMMAND, readme)
+        for name in (UNIT, SUPERVISORD):
+            self.assertNotIn("twistd -n --pidfile= slurm-sd --config /etc", read(name), name)
+
+    def test_secret_file_rule_is_one_rule(self):
+        """README, unit, supervisord section and example config all allow 0640 with the
+        daemon's group and warn about others."""
+        readme = read(os.path.join(os.path.dirname(ETC), "README.rst"))
+        for name, text in (("README.rst", readme), (UNIT, read(UNIT)),
+                           (SUPERVISORD, read(SUPERVISORD))):
+            self.assertIn("0640 root:slurm-sd", text, name)
+        self.assertNotIn("chmod 600", readme)
 
 
 class _MultiDict(dict):

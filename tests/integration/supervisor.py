@@ -9,7 +9,7 @@ import subprocess
 
 from tests.integration import daemon, support
 
-PROGRAMS = ("supervisord", "supervisorctl", "twistd")
+PROGRAMS = ("supervisord", "supervisorctl", "slurm-sd")
 EXAMPLE = os.path.join(str(support.REPO_ROOT), "etc", "supervisord", "slurm-sd.conf")
 
 _MAIN = """\
@@ -33,18 +33,18 @@ serverurl=unix://{work}/supervisor.sock
 """
 
 
-def program_section(twistd, config_path, log_path):
+def program_section(script, config_path, log_path):
     """
     The ``[program:slurm-sd]`` section of etc/supervisord/slurm-sd.conf with the test's
-    paths: our ``twistd``, our config file, our log file, our user, and PYTHONPATH set to
-    the repository (the package is not necessarily installed). Raises AssertionError if
-    the example no longer has the lines this substitutes.
+    paths: our ``slurm-sd`` console script, our config file, our log file, our user, and
+    PYTHONPATH set to the repository (the package is not necessarily installed). Raises
+    AssertionError if the example no longer has the lines this substitutes.
     """
     with open(EXAMPLE) as f:
         text = f.read()
     user = pwd.getpwuid(os.geteuid()).pw_name
     replacements = [
-        (r"(?m)^command=twistd ", "command={} ".format(twistd)),
+        (r"(?m)^command=/opt/slurm-sd/bin/slurm-sd serve ", "command={} serve ".format(script)),
         (r"/etc/slurm-sd/config\.yaml", config_path),
         (r"(?m)^user=.*$", "user=" + user),
         (r"(?m)^stdout_logfile=.*$", "stdout_logfile=" + log_path),

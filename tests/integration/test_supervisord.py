@@ -56,7 +56,7 @@ class SupervisordTests(SynchronousTestCase):
     def start_supervisord(self):
         """Start supervisord with the example's program section (test paths)."""
         self.supervisord.start(supervisor.program_section(
-            self.programs["twistd"], self.config, self.log_path))
+            self.programs["slurm-sd"], self.config, self.log_path))
         self.addCleanup(self.stop_supervisord)
 
     def stop_supervisord(self):
