@@ -211,10 +211,10 @@ class InstallStoryTests(SynchronousTestCase):
 
     def test_secret_file_rule_is_one_rule(self):
         """README, unit, supervisord section and example config all allow 0640 with the
-        daemon's group and warn about others."""
+        daemon's own group (and so never tell to chmod 600)."""
         readme = read(os.path.join(os.path.dirname(ETC), "README.rst"))
         for name, text in (("README.rst", readme), (UNIT, read(UNIT)),
-                           (SUPERVISORD, read(SUPERVISORD))):
+                           (SUPERVISORD, read(SUPERVISORD)), (EXAMPLE, read(EXAMPLE))):
             self.assertIn("0640 root:slurm-sd", text, name)
         self.assertNotIn("chmod 600", readme)
 
