@@ -139,3 +139,24 @@ class MetadataTests(SynchronousTestCase):
 def meta_lines(value):
     """The non-empty lines of a multi-line setup.cfg value."""
     return [line.strip() for line in value.splitlines() if line.strip()]
+
+
+class LayoutTests(SynchronousTestCase):
+    """docs/layout.rst keeps up with the package."""
+
+    def test_every_module_described(self):
+        """Every module of slurm_sd/ is named in docs/layout.rst, under its package."""
+        text = read("docs/layout.rst")
+        sections = re.split(r"\n(?=``slurm_sd/\w+/``:|Top-level modules\n)", text)
+        described = {}
+        for section in sections:
+            match = re.match(r"``slurm_sd/(\w+)/``", section)
+            package = match.group(1) + "/" if match else ""
+            for name in re.findall(r"``(\w+\.py)``", section):
+                described[package + name] = True
+        package_root = os.path.join(ROOT, "slurm_sd")
+        modules = sorted(
+            os.path.relpath(os.path.join(where, name), package_root)
+            for where, _, names in os.walk(package_root) for name in names
+            if name.endswith(".py") and name != "__init__.py")
+        self.assertEqual([module for module in modules if module not in described], [])
