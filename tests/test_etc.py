@@ -187,6 +187,44 @@ class SystemdUnitTests(SynchronousTestCase):
         self.assertEqual((result.returncode, result.stderr.strip()), (0, ""), result.stdout)
 
 
+    def test_syscall_filter_lets_the_worker_renice(self):
+        """The unit's system call filter, merged the way systemd merges it (the first
+        line sets the mode, later ones add or remove), allows what os.nice needs: the
+        decode worker renices itself (slurm_sd/pipeline/worker.py)."""
+        analyze = shutil.which("systemd-analyze")
+        self.assertIsNotNone(analyze, "systemd-analyze is not installed (Debian: systemd)")
+        lines = self.service()["SystemCallFilter"]
+        self.assertFalse(lines[0].startswith("~"), "expected an allow list first")
+        allowed = set()
+        for line in lines:
+            names = set()
+            for name in line.lstrip("~").split():
+                names |= _syscalls(analyze, name)
+            allowed = allowed - names if line.startswith("~") else allowed | names
+        self.assertIn("read", allowed)   # the expansion worked
+        self.assertEqual({"getpriority", "setpriority"} - allowed, set())
+        self.assertNotIn("reboot", allowed)
+
+
+def _syscalls(analyze, name, seen=None):
+    """The system calls ``name`` stands for (a group such as @resources, expanded by
+    ``systemd-analyze syscall-filter``, recursively), or ``{name}`` itself."""
+    if not name.startswith("@"):
+        return {name}
+    seen = set() if seen is None else seen
+    if name in seen:
+        return set()
+    seen.add(name)
+    result = subprocess.run([analyze, "syscall-filter", name], capture_output=True,
+                            text=True, timeout=60, check=True)
+    calls = set()
+    for line in result.stdout.splitlines()[1:]:
+        item = line.strip()
+        if item and not item.startswith("#"):
+            calls |= _syscalls(analyze, item, seen)
+    return calls
+
+
 class SupervisordTests(SynchronousTestCase):
     """etc/supervisord/slurm-sd.conf (run for real by tests/integration)."""
 
