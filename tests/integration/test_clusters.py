@@ -11,7 +11,14 @@ import tempfile
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.integration import chroot_cluster, daemon, expected, shared, slurm_cluster, support
+from tests.integration import (
+    chroot_cluster,
+    daemon,
+    expected,
+    shared,
+    slurm_cluster,
+    support,
+)
 from tests.integration.cluster_base import REAL_NODE
 
 INTERVAL = 2
