@@ -11,7 +11,7 @@ from slurm_sd.config.parse import parse
 from slurm_sd.config.summary import summary
 from slurm_sd.errors import ConfigError
 from slurm_sd.service.changes import describe_changes
-from tests import tlscerts
+from tests import certs
 from tests.config import test_parse
 from tests.config.test_parse import doc
 
@@ -98,14 +98,14 @@ class TlsFileTests(SynchronousTestCase):
         """A directory with a CA, a client certificate and key, and a config writer."""
         self.dir = os.path.abspath(self.mktemp())
         os.makedirs(self.dir)
-        ca = tlscerts.Authority()
-        cert, key = ca.issue("slurm-sd", client=True)
-        self.ca = tlscerts.write(self.dir, "ca.pem", ca.pem, 0o644)
-        self.cert = tlscerts.write(self.dir, "client.pem", cert, 0o644)
-        self.key = tlscerts.write(self.dir, "client.key", key)
-        _, other_key = ca.issue("other", client=True)
-        self.other_key = tlscerts.write(self.dir, "other.key", other_key)
-        self.junk = tlscerts.write(self.dir, "junk.pem", b"not a certificate\n")
+        ca = certs.Authority()
+        cert, key = ca.issue("slurm-sd", ("slurm-sd",), "client")
+        self.ca = certs.write(self.dir, "ca.pem", ca.pem, 0o644)
+        self.cert = certs.write(self.dir, "client.pem", cert, 0o644)
+        self.key = certs.write(self.dir, "client.key", key)
+        _, other_key = ca.issue("other", ("other",), "client")
+        self.other_key = certs.write(self.dir, "other.key", other_key)
+        self.junk = certs.write(self.dir, "junk.pem", b"not a certificate\n")
 
     def load(self, tls):
         """Load a config file with ``tls`` as slurmrestd.tls (YAML flow mapping)."""

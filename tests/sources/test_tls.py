@@ -1,7 +1,7 @@
 """
 Tests for ``slurmrestd.tls``: the real client against the stand-in slurmrestd
 (tests/standin.py) over ``SSL4ServerEndpoint`` on 127.0.0.1, with certificates made
-for each test (tests/tlscerts.py).
+for each test (tests/certs.py).
 """
 import os
 
@@ -13,7 +13,7 @@ from slurm_sd.config.load import load
 from slurm_sd.errors import FetchError
 from slurm_sd.sources.choose import make_source
 from slurm_sd.sources.spool import take_bytes
-from tests import tlscerts
+from tests import certs
 from tests.fakes import fixture
 from tests.standin import StandIn
 
@@ -29,12 +29,12 @@ class TlsTests(TestCase):
         """A CA, a server certificate for localhost and 127.0.0.1, a client certificate."""
         self.dir = os.path.abspath(self.mktemp())
         os.makedirs(self.dir)
-        self.ca = tlscerts.Authority()
-        self.ca_file = tlscerts.write(self.dir, "ca.pem", self.ca.pem, 0o644)
-        self.server_pem = b"".join(self.ca.issue("slurmrestd"))
-        cert, key = self.ca.issue("slurm-sd", client=True)
-        self.cert_file = tlscerts.write(self.dir, "client.pem", cert, 0o644)
-        self.key_file = tlscerts.write(self.dir, "client.key", key)
+        self.ca = certs.Authority()
+        self.ca_file = certs.write(self.dir, "ca.pem", self.ca.pem, 0o644)
+        self.server_pem = b"".join(self.ca.issue("slurmrestd", certs.SERVER_NAMES, "server"))
+        cert, key = self.ca.issue("slurm-sd", ("slurm-sd",), "client")
+        self.cert_file = certs.write(self.dir, "client.pem", cert, 0o644)
+        self.key_file = certs.write(self.dir, "client.key", key)
         self.standin = StandIn(reactor=reactor, body=BODY)
 
     @defer.inlineCallbacks
@@ -90,7 +90,7 @@ class TlsTests(TestCase):
     def test_other_ca(self):
         """A certificate the configured CA did not sign fails the poll, saying so."""
         port = yield self.serve()
-        other = tlscerts.write(self.dir, "other-ca.pem", tlscerts.Authority("other").pem)
+        other = certs.write(self.dir, "other-ca.pem", certs.Authority("other").pem)
         message = yield self.fetch_error(self.source(port, f"ca_file: {other}"))
         self.assertIn(f"slurmrestd at https://127.0.0.1:{port}: its TLS certificate is not "
                       f"signed by slurmrestd.tls.ca_file {other} (certificate verify failed)",
