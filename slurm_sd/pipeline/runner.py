@@ -21,6 +21,7 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 
 from slurm_sd.errors import BadResponse, WorkerError
+from slurm_sd.exitwatch import ExitWatch
 from slurm_sd.pipeline.build import build_snapshot, close_body
 from slurm_sd.pipeline.worker import BODY_FD, RESULT_FD
 from slurm_sd.sources.spool import SpooledBody
@@ -176,8 +177,7 @@ class _WorkerProtocol(ProcessProtocol):
 
     def __init__(self, result_file, limit, log):
         self.result = defer.Deferred(self._cancel)
-        self._has_ended = False
-        self._end_waiters = []
+        self._exit_watch = ExitWatch()
         self.timeout = None
         self._result_file = result_file
         self._limit = limit
@@ -204,11 +204,7 @@ class _WorkerProtocol(ProcessProtocol):
 
     def when_ended(self):
         """A Deferred that fires (with None) once the worker process has exited."""
-        if self._has_ended:
-            return defer.succeed(None)
-        waiter = defer.Deferred()
-        self._end_waiters.append(waiter)
-        return waiter
+        return self._exit_watch.wait()
 
     def kill(self):
         """SIGKILL the worker if it still runs."""
@@ -230,10 +226,7 @@ class _WorkerProtocol(ProcessProtocol):
             self._ended(reason.value)
         finally:
             self._result_file.close()
-            self._has_ended = True
-            waiters, self._end_waiters = self._end_waiters, []
-            for waiter in waiters:
-                waiter.callback(None)
+            self._exit_watch.exit_seen()
 
     def _ended(self, ended):
         """:meth:`processEnded`, with the result file still open."""

@@ -9,6 +9,7 @@ from twisted.internet import error as net_error
 from twisted.internet.protocol import ProcessProtocol
 
 from slurm_sd.errors import FetchError, ResponseTooLarge, SourceTimeout
+from slurm_sd.exitwatch import ExitWatch
 from slurm_sd.slurm import SINFO_JSON_SOURCE
 from slurm_sd.sources.spool import Spool
 
@@ -40,9 +41,8 @@ class CommandRun(ProcessProtocol):
         self._stderr = b""
         self._failure = None
         self._kill_call = None
-        self._has_ended = False
+        self._exit_watch = ExitWatch()
         self._exit = None
-        self._end_waiters = []
         self._timeout = None
         self._reader = None
         self._stdout_done = False
@@ -106,7 +106,7 @@ class CommandRun(ProcessProtocol):
         if self._reader is not None:
             self._reader.close()
             self.stdout_ended(None)
-        if self._has_ended or self._kill_call is not None:
+        if self._exit_watch.exited or self._kill_call is not None:
             return   # ended, or being ended
         self._signal("TERM")
         self._kill_call = self._reactor.callLater(KILL_GRACE, self._signal, "KILL")
@@ -123,27 +123,20 @@ class CommandRun(ProcessProtocol):
 
     def when_ended(self):
         """A Deferred that fires (with None) once the program has exited."""
-        if self._has_ended:
-            return defer.succeed(None)
-        waiter = defer.Deferred()
-        self._end_waiters.append(waiter)
-        return waiter
+        return self._exit_watch.wait()
 
     def processEnded(self, reason):
         """The program has exited: tell the waiters; the result once stdout is read too."""
-        self._has_ended = True
         self._exit = reason.value
         if self._kill_call is not None and self._kill_call.active():
             self._kill_call.cancel()
         self._kill_call = None
-        waiters, self._end_waiters = self._end_waiters, []
-        for waiter in waiters:
-            waiter.callback(None)
+        self._exit_watch.exit_seen()
         self._maybe_finish()
 
     def _maybe_finish(self):
         """Once the program has exited and stdout is at its end: fire the result."""
-        if self._finished or not (self._has_ended and self._stdout_done):
+        if self._finished or not (self._exit_watch.exited and self._stdout_done):
             return
         self._finished = True
         if self._timeout is not None and self._timeout.active():
