@@ -180,7 +180,9 @@ def build_service(reactor, config, environ=None, load_config=None, signals=signa
                          f"{config.listen!r}: {reason}")
     top = MultiService()
     clusters.setServiceParent(top)
-    ListeningService(reactor, config.listen, endpoint, listening).setServiceParent(top)
+    # A daemon that cannot listen polls nothing: no poll line after the fatal one.
+    ListeningService(reactor, config.listen, endpoint, listening,
+                     on_failure=clusters.disownServiceParent).setServiceParent(top)
     if load_config is not None:
         reloader = Reloader(load_config, clusters,
                             lambda new: make_source(
@@ -214,10 +216,12 @@ def in_thread(reactor):
 class ListeningService(StreamServerEndpointService):
     """Listens on the configured endpoint; failing to is fatal, in one line."""
 
-    def __init__(self, reactor, description, endpoint, factory):
+    def __init__(self, reactor, description, endpoint, factory, on_failure=None):
         StreamServerEndpointService.__init__(self, endpoint, factory)
         self._reactor = reactor
         self._description = description
+        #: Called when listening fails (the daemon stops its polls before they start).
+        self._on_failure = on_failure
 
     def privilegedStartService(self):
         """Start listening; on failure log one line and exit with status 1."""
@@ -235,6 +239,8 @@ class ListeningService(StreamServerEndpointService):
         """A daemon that cannot listen is useless: stop, exit status 1."""
         log.critical("cannot listen on {listen}: {reason}", listen=self._description,
                      reason=failure.getErrorMessage())
+        if self._on_failure is not None:
+            self._on_failure()
         # twistd has no exit-status hook; leave after the reactor has shut down.
         self._reactor.addSystemEventTrigger("after", "shutdown", os._exit, 1)
         # twistd listens before the reactor runs, when stop() would be ignored.

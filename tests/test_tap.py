@@ -193,6 +193,24 @@ class ListeningTests(SynchronousTestCase):
                                  "127.0.0.1:8080: [Errno 98] Address already in use."])
 
 
+    def test_taken_port_polls_nothing(self):
+        """The daemon that cannot listen starts no poll: the fatal line is the last."""
+        reactor = MemoryReactorClock()
+        service = build_service(reactor, parse([]).config, environ={})
+        [listening] = [s for s in service if isinstance(s, ListeningService)]
+        listening.endpoint = _RefusingEndpoint()
+        with capturedLogs() as events:
+            service.privilegedStartService()
+            service.startService()
+            reactor.advance(0)
+        self.addCleanup(service.stopService)
+        self.assertEqual(reactor.unixClients, [], "no poll of slurmrestd")
+        self.assertEqual([formatEvent(e) for e in events if e["log_level"].name != "debug"
+                          ][-1:], ["cannot listen on tcp:9911:interface=127.0.0.1: Couldn't "
+                                   "listen on 127.0.0.1:8080: [Errno 98] Address already "
+                                   "in use."])
+
+
 class VersionTests(SynchronousTestCase):
     """``twistd slurm-sd --version``."""
 
