@@ -1,8 +1,9 @@
 """
-Self-renewing tokens (SPEC 9) against the real JWT slurmrestd of a Slurm 22.05 test
-cluster: a ``token_command`` of ``scontrol token lifespan=N`` and the daemon's own
-tokens minted with the cluster's ``jwt_hs256.key``, each kept up across several token
-lifetimes. Slurm 22.05 has no lower bound on ``lifespan`` (``lifespan=1`` gives a
+Self-renewing tokens (SPEC 9) against the real JWT slurmrestd of each real release in
+the tests (Slurm 22.05 from this machine's packages, 24.11 and 26.05 from their Debian
+roots): a ``token_command`` of ``scontrol token lifespan=N`` and the daemon's own tokens
+minted with the cluster's ``jwt_hs256.key``, each kept up across several token
+lifetimes. Slurm has no lower bound on ``lifespan`` (on 22.05 ``lifespan=1`` gives a
 token that slurmrestd refuses, with a 500, two seconds later), so lifetimes of a few
 seconds make several expiries fit in a short test.
 """
@@ -14,7 +15,14 @@ import time
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.integration import daemon, expected, shared, slurm_cluster, support
+from tests.integration import (
+    chroot_cluster,
+    daemon,
+    expected,
+    shared,
+    slurm_cluster,
+    support,
+)
 
 #: Seconds: each token lives LIFESPAN, is renewed RENEW_BEFORE before its exp, and the
 #: daemon polls every INTERVAL, so a token is renewed about every LIFESPAN - RENEW_BEFORE.
@@ -33,24 +41,39 @@ def _start_cluster():
     return cluster
 
 
-CLUSTER = shared.Shared(_start_cluster, lambda cluster: cluster.stop())
+def _chroot_starter(release):
+    def start():
+        programs = support.require(chroot_cluster.HOST_PROGRAMS + ("twistd",), root=True)
+        cluster = chroot_cluster.ChrootCluster(release, programs)
+        cluster.start()
+        return cluster
+    return start
+
+
+#: Each release's test cluster, started by the first test that needs it.
+CLUSTERS = {"22.05": shared.Shared(_start_cluster, lambda cluster: cluster.stop())}
+CLUSTERS.update({release: shared.Shared(_chroot_starter(release), lambda c: c.stop())
+                 for release in chroot_cluster.RELEASES})
 
 
 def testSuite():
-    """trial's hook: this module's tests, with the cluster stopped after the last one."""
-    return shared.module_suite(__name__, CLUSTER)
+    """trial's hook: this module's tests, with the clusters stopped after the last one."""
+    return shared.module_suite(__name__, *CLUSTERS.values())
 
 
 class _RenewingTokenTests:
     """Mixin: a daemon whose token renews itself, watched across several expiries."""
 
+    #: Which release's cluster (a key of :data:`CLUSTERS`).
+    release = "22.05"
+
     def setUp(self):
         """Start (or reuse) the cluster, then a daemon with :meth:`token_keys`."""
-        self.cluster = CLUSTER.get()
+        self.cluster = CLUSTERS[self.release].get()
         self.tmp = tempfile.mkdtemp(prefix="slurm-sd-tokens-", dir=self.cluster.work)
         os.chmod(self.tmp, 0o755)
         port = support.free_port()
-        slurmrestd = {"url": self.cluster.jwt_url, "api_version": slurm_cluster.API_VERSION,
+        slurmrestd = {"url": self.cluster.jwt_url, "api_version": self.cluster.api_version,
                       "user": slurm_cluster.REST_USER, "timeout": 20,
                       "token_renew_before": RENEW_BEFORE, **self.token_keys()}
         path = os.path.join(self.tmp, "config.yaml")
@@ -107,9 +130,10 @@ class TokenCommandTests(_RenewingTokenTests, SynchronousTestCase):
 
     def token_keys(self):
         """The command, with the cluster's slurm.conf."""
-        return {"token_command": [
-            "env", "SLURM_CONF=" + self.cluster.conf, self.cluster.programs["scontrol"],
-            "token", "username=" + slurm_cluster.REST_USER, "lifespan={}".format(LIFESPAN)]}
+        return {"token_command": ["env", "SLURM_CONF=" + self.cluster.conf]
+                + self.cluster.command("scontrol", "token",
+                                       "username=" + slurm_cluster.REST_USER,
+                                       "lifespan={}".format(LIFESPAN))}
 
 
 class JwtKeyFileTests(_RenewingTokenTests, SynchronousTestCase):
@@ -120,3 +144,27 @@ class JwtKeyFileTests(_RenewingTokenTests, SynchronousTestCase):
         """The key slurmctld verifies tokens with, and a short lifespan."""
         return {"jwt_key_file": self.cluster.path("etc/jwt_hs256.key"),
                 "token_lifespan": LIFESPAN}
+
+
+class TokenCommand2411Tests(TokenCommandTests):
+    """``token_command`` against Slurm 24.11's JWT slurmrestd (its scontrol, in its root)."""
+
+    release = "24.11"
+
+
+class JwtKeyFile2411Tests(JwtKeyFileTests):
+    """The daemon's own tokens against Slurm 24.11's JWT slurmrestd."""
+
+    release = "24.11"
+
+
+class TokenCommand2605Tests(TokenCommandTests):
+    """``token_command`` against Slurm 26.05's JWT slurmrestd (its scontrol, in its root)."""
+
+    release = "26.05"
+
+
+class JwtKeyFile2605Tests(JwtKeyFileTests):
+    """The daemon's own tokens against Slurm 26.05's JWT slurmrestd."""
+
+    release = "26.05"
