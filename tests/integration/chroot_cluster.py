@@ -131,3 +131,14 @@ class ChrootCluster(cluster_base.ClusterBase):
     def inside(self, path):
         """A path as seen from inside the root."""
         return "/" + os.path.relpath(path, self.root)
+
+
+def starter(release):
+    """A function that starts and returns ``release``'s test cluster (for
+    :class:`shared.Shared`)."""
+    def start():
+        programs = support.require(HOST_PROGRAMS + ("twistd",), root=True)
+        cluster = ChrootCluster(release, programs)
+        cluster.start()
+        return cluster
+    return start

@@ -11,20 +11,11 @@ import os
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.integration import against_cluster, chroot_cluster, expected, shared, support
+from tests.integration import against_cluster, chroot_cluster, expected, shared
 from tests.integration.cluster_base import CLUSTER_NAME, REAL_NODE, REST_USER
 
-
-def _starter(release):
-    def start():
-        programs = support.require(chroot_cluster.HOST_PROGRAMS + ("twistd",), root=True)
-        cluster = chroot_cluster.ChrootCluster(release, programs)
-        cluster.start()
-        return cluster
-    return start
-
-
-CLUSTERS = {release: shared.Shared(_starter(release), lambda cluster: cluster.stop())
+CLUSTERS = {release: shared.Shared(chroot_cluster.starter(release),
+                                   lambda cluster: cluster.stop())
             for release in chroot_cluster.RELEASES}
 
 

@@ -41,18 +41,9 @@ def _start_cluster():
     return cluster
 
 
-def _chroot_starter(release):
-    def start():
-        programs = support.require(chroot_cluster.HOST_PROGRAMS + ("twistd",), root=True)
-        cluster = chroot_cluster.ChrootCluster(release, programs)
-        cluster.start()
-        return cluster
-    return start
-
-
 #: Each release's test cluster, started by the first test that needs it.
 CLUSTERS = {"22.05": shared.Shared(_start_cluster, lambda cluster: cluster.stop())}
-CLUSTERS.update({release: shared.Shared(_chroot_starter(release), lambda c: c.stop())
+CLUSTERS.update({release: shared.Shared(chroot_cluster.starter(release), lambda c: c.stop())
                  for release in chroot_cluster.RELEASES})
 
 

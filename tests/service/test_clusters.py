@@ -207,11 +207,12 @@ class ClusterServingTests(SynchronousTestCase):
         self.assertEqual(hpc1.age(), 0)
 
 
-class ClusterReloadTests(SynchronousTestCase):
-    """SIGHUP reload adding, removing and changing clusters."""
+class _DaemonFromFile:
+    """Mixin: the two-cluster daemon from a 'file' that the test rewrites, started and
+    polled once."""
 
     def setUp(self):
-        """The daemon from a 'file' that the test rewrites, started and polled once."""
+        """Build, start and poll once."""
         self.path = "/etc/slurm-sd/config.yaml"
         self.files = {self.path: TWO % (V38, V37)}
         options = Options(opener=lambda p, encoding=None: io.StringIO(self.files[p]))
@@ -223,6 +224,11 @@ class ClusterReloadTests(SynchronousTestCase):
         self.addCleanup(self.service.stopService)
         self.reactor.advance(0)
         self.clusters = self.service.clusters
+        self.registry = self.service.metrics.registry
+
+
+class ClusterReloadTests(_DaemonFromFile, SynchronousTestCase):
+    """SIGHUP reload adding, removing and changing clusters."""
 
     def test_add_remove_and_change(self):
         """A new cluster starts polling, a removed one stops and is no longer served, a
@@ -254,22 +260,8 @@ class ClusterReloadTests(SynchronousTestCase):
         self.assertEqual(response.code, 200)
 
 
-class ClusterMetricsTests(SynchronousTestCase):
+class ClusterMetricsTests(_DaemonFromFile, SynchronousTestCase):
     """Self-metrics with a ``cluster`` label per cluster (SPEC 10)."""
-
-    def setUp(self):
-        """The two-cluster daemon from a 'file' the test rewrites, polled once."""
-        self.path = "/etc/slurm-sd/config.yaml"
-        self.files = {self.path: TWO % (V38, V37)}
-        options = Options(opener=lambda p, encoding=None: io.StringIO(self.files[p]))
-        options.parseOptions(["--config", self.path])
-        self.reactor = MemoryReactorClock()
-        self.service = build_service(self.reactor, options.config, environ={},
-                                     load_config=options.load_config)
-        self.service.startService()
-        self.addCleanup(self.service.stopService)
-        self.reactor.advance(0)
-        self.registry = self.service.metrics.registry
 
     def test_per_cluster_series(self):
         """Each cluster's polls, nodes, targets, interval and data age are its own."""
