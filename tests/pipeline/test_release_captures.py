@@ -62,3 +62,27 @@ class ReleaseCaptureTests(SynchronousTestCase):
                 "cpu02": ("down", "down+not_responding", None),
                 "gpu01": ("down", "unknown+not_responding", "gpu:fake:2"),
             }, name)
+
+
+class ReleaseGresTests(SynchronousTestCase):
+    """SPEC 12's ``gres`` selector on the real 24.11 / 26.05 node lists, whose gpu01
+    has ``Gres=gpu:fake:2`` (and cpu01, cpu02 none)."""
+
+    def test_gres_keeps_the_gpu_node(self):
+        """``gres: [gpu]`` keeps gpu01 alone in both grouping modes; ``gres: [nic]``
+        keeps nothing; the GRES string is the node's own, as Slurm wrote it."""
+        config = make_config(
+            "  - dcgm: {port: 9400, gres: [gpu]}\n"
+            "  - dcgm_node: {port: 9400, gres: [gpu], group_by: node}\n"
+            "  - nic: {port: 9500, gres: [nic]}\n")
+        for name in CAPTURES:
+            node_list = decode_nodes(fixture(name))
+            gpu01 = [node for node in node_list.nodes if node.name == "gpu01"]
+            self.assertEqual([node.gres for node in gpu01], ["gpu:fake:2"], name)
+            groups = convert(node_list, config)
+            for job in ("dcgm", "dcgm_node"):
+                targets = {t for g in groups[job] for t in g["targets"]}
+                self.assertEqual(targets, {gpu01[0].address + ":9400"}, (name, job))
+            self.assertEqual([g["labels"]["__meta_slurm_gres"] for g in groups["dcgm_node"]],
+                             ["gpu:fake:2"], name)
+            self.assertEqual(groups["nic"], [], name)
