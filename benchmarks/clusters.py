@@ -34,12 +34,14 @@ from run import (  # noqa: E402
     OUT,
     PY,
     ROOT,
-    Lines,
+    TWISTD,
     Procs,
     Sampler,
+    daemon_env,
     free_port,
     latency_stats,
     machine,
+    start_standin,
 )
 
 #: A daemon log line of a good poll, with or without a cluster name.
@@ -87,20 +89,10 @@ def run_layout(clusters, nodes, args, procs):
     sampler = None
     try:
         for sock in sockets:
-            standin = procs.start("stand-in", [
-                PY, os.path.join(HERE, "stand_in_slurmrestd.py"), "--socket", sock,
-                "--body", body], stdout=subprocess.PIPE, text=True)
-            events = Lines(standin.stdout)
-            events.start()
-            if not events.wait_for(lambda ev: ev, time.monotonic() + 15):
-                raise RuntimeError("stand-in slurmrestd did not start")
-        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+            start_standin(procs, sock, body)
         with open(log_path, "w") as log:
-            daemon = procs.start("daemon", [
-                PY, "-c", "import sys; sys.argv[0] = 'twistd'; "
-                "from twisted.scripts.twistd import run; run()",
-                "-n", "--pidfile=", "slurm-sd", "--config", cfg],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            daemon = procs.start("daemon", TWISTD + ["--config", cfg], cwd=ROOT,
+                                 env=daemon_env(), stdout=log, stderr=subprocess.STDOUT)
         sampler = Sampler(daemon.pid)
         sampler.start()
         started = time.monotonic()

@@ -298,6 +298,29 @@ def measure_floor(body, runs):
             "read_s": median["read_s"], "peak_rss_bytes": max(r["peak_rss_bytes"] for r in got)}
 
 
+#: ``twistd -n --pidfile= slurm-sd`` with this Python (add ``--config PATH``).
+TWISTD = [PY, "-c", "import sys; sys.argv[0] = 'twistd'; "
+          "from twisted.scripts.twistd import run; run()", "-n", "--pidfile=", "slurm-sd"]
+
+
+def daemon_env():
+    """The environment the daemon runs in: this checkout first on PYTHONPATH."""
+    return dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
+def start_standin(procs, sock, body):
+    """Start a stand-in slurmrestd serving ``body`` on ``sock``; its event lines, once it
+    listens."""
+    standin = procs.start("stand-in", [
+        PY, os.path.join(HERE, "stand_in_slurmrestd.py"), "--socket", sock,
+        "--body", body], stdout=subprocess.PIPE, text=True)
+    events = Lines(standin.stdout)
+    events.start()
+    if not events.wait_for(lambda ev: ev, time.monotonic() + 15):
+        raise RuntimeError("stand-in slurmrestd did not start")
+    return standin, events
+
+
 def free_port():
     """Return a free TCP port on 127.0.0.1."""
     with socket.socket() as s:
@@ -390,21 +413,13 @@ def run_size(nodes, args, procs):
             standin_events = Lines(os.fdopen(os.open(fifo, os.O_RDWR), "r"))
             standin_events.start()
         else:
-            standin = procs.start("stand-in", [
-                PY, os.path.join(HERE, "stand_in_slurmrestd.py"), "--socket", sock,
-                "--body", body], stdout=subprocess.PIPE, text=True)
-            standin_events = Lines(standin.stdout)
-            standin_events.start()
-            if not standin_events.wait_for(lambda ev: ev, time.monotonic() + 15):
-                raise RuntimeError("stand-in slurmrestd did not start")
+            standin, standin_events = start_standin(procs, sock, body)
 
-        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        env = daemon_env()
         if args.daemon_argv:
             argv = [a.format(config=cfg, python=PY) for a in shlex.split(args.daemon_argv)]
         else:
-            argv = [PY, "-c", "import sys; sys.argv[0] = 'twistd'; "
-                    "from twisted.scripts.twistd import run; run()",
-                    "-n", "--pidfile=", "slurm-sd", "--config", cfg]
+            argv = TWISTD + ["--config", cfg]
         with open(log_path, "w") as log:
             daemon = procs.start("daemon", argv, cwd=ROOT, env=env, stdout=log,
                                  stderr=subprocess.STDOUT)
